@@ -1,0 +1,3 @@
+from domalign.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The app factory: settings in, a FastAPI app (with its worker thread) out."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+
+from domalign import __version__
+from domalign.api.errors import install_error_handlers
+from domalign.api.routes import alignments, benchmarks, documents, models
+from domalign.config import Settings
+from domalign.workflow.context import Context
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = Context.open(settings)
+        app.state.ctx = ctx
+        worker = None
+        if settings.worker_enabled:
+            from domalign.workflow.worker import Worker
+
+            worker = Worker(ctx)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            ctx.db.engine.dispose()
+
+    app = FastAPI(title="domalign", version=__version__, lifespan=lifespan,
+                  description="Self-hosted domain alignment: documents in, an aligned model out.")
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v3")
+    api.include_router(documents.router)
+    api.include_router(benchmarks.router)
+    api.include_router(alignments.build_router("/alignment"))
+    api.include_router(alignments.build_router("/alignment-project"))
+    api.include_router(models.router)
+    app.include_router(api)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    logging.getLogger("domalign").setLevel(logging.INFO)
+    return app

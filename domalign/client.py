@@ -1,0 +1,69 @@
+"""A small typed HTTP client for the domalign API (used by the CLI and the demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from domalign.errors import (
+    Conflict, DomalignError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized, UnknownBaseModel,
+    UnsupportedMedia,
+)
+
+_ERRORS: dict[int, type[DomalignError]] = {
+    400: UnknownBaseModel, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    415: UnsupportedMedia, 422: InvalidInput,
+}
+
+
+class Client:
+    """Synchronous client; every non-2xx answer becomes the matching DomalignError."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 60.0) -> None:
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
+                                  headers={"Authorization": f"Bearer {api_key}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, f"/api/v3{path}", **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise _ERRORS.get(response.status_code, DomalignError)(f"HTTP {response.status_code}: {detail}")
+        return response.json() if response.content else None
+
+    def upload_documents(self, paths: list[Path], categories: list[str] | None = None) -> list[str]:
+        files = [("files", (p.name, p.read_bytes())) for p in paths]
+        data = {"categories": ",".join(categories)} if categories else None
+        return self._call("POST", "/documents", files=files, data=data)["document_ids"]
+
+    def list_documents(self) -> list[dict]:
+        return self._call("GET", "/documents")["documents"]
+
+    def base_models(self) -> list[dict]:
+        return self._call("GET", "/models/base")["models"]
+
+    def create_alignment(self, name: str, base_model: str, document_ids: list[str], **options: Any) -> str:
+        body = {"name": name, "base_model": base_model, "document_ids": document_ids, **options}
+        return self._call("POST", "/alignment/create", json=body)["id"]
+
+    def alignment_status(self, alignment_id: str) -> dict:
+        return self._call("GET", f"/alignment/status/{alignment_id}")
+
+    def alignment_events(self, alignment_id: str, after: int = 0) -> dict:
+        return self._call("GET", f"/alignment/{alignment_id}/events", params={"after": after})
+
+    def cancel_alignment(self, alignment_id: str) -> dict:
+        return self._call("POST", f"/alignment/{alignment_id}/cancel")

@@ -1,0 +1,61 @@
+"""Settings: one validated object built at start-up and passed down, never a module global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting, read from ``DOMALIGN_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DOMALIGN_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.domalign"),
+        description="Folder holding the SQLite database, the blob store and the model cache.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; default: SQLite (WAL) at HOME/domalign.db.",
+    )
+    max_upload_mb: float = Field(
+        default=50.0, gt=0, description="Largest accepted document file, in megabytes."
+    )
+    worker_enabled: bool = Field(
+        default=True, description="Run a workflow worker thread inside the server process."
+    )
+    worker_poll_s: float = Field(
+        default=0.5, gt=0, description="Seconds between queue polls of an idle worker."
+    )
+    worker_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A job whose worker sent no heartbeat for this long is taken over by another.",
+    )
+    num_threads: int | None = Field(
+        default=None, ge=1, description="torch threads for training and evaluation (default: torch's)."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'domalign.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.home / "model-cache"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

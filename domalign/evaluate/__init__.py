@@ -1,0 +1,52 @@
+"""Evaluation stage: measure a model on a benchmark (DESIGN §4, ``docs/metrics.md``).
+
+``metrics`` (pure definitions) and ``retrieval`` (BM25 over chunks) import no
+torch; ``scorer`` runs the model and is imported on first use of
+``evaluate_model`` / ``EvaluationReport``, so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from domalign.evaluate.metrics import (
+    EvaluationSummary,
+    QuestionResult,
+    answer_uncertainty,
+    freeform_correct,
+    is_supported,
+    normalize_answer,
+    normalized_entropy,
+    summarize,
+    token_f1,
+)
+from domalign.evaluate.retrieval import BM25Index
+
+if TYPE_CHECKING:
+    from domalign.evaluate.scorer import EvaluationReport, evaluate_model
+
+__all__ = [
+    "BM25Index",
+    "EvaluationReport",
+    "EvaluationSummary",
+    "QuestionResult",
+    "answer_uncertainty",
+    "evaluate_model",
+    "freeform_correct",
+    "is_supported",
+    "normalize_answer",
+    "normalized_entropy",
+    "summarize",
+    "token_f1",
+]
+
+_LAZY = {"EvaluationReport", "evaluate_model"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-backed scorer only when its names are asked for."""
+    if name in _LAZY:
+        from domalign.evaluate import scorer
+
+        return getattr(scorer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,265 @@
+"""Score a causal LM on a benchmark: the model-facing half of DESIGN §4.
+
+Multiple-choice items are scored by the length-normalized log-likelihood of each
+choice as the assistant's reply (no generation, so a small model is not judged
+on its formatting); free-form items by batched greedy generation. Every question
+is then checked against the corpus with BM25 to count domain violations. The
+metric definitions live in ``metrics.py`` and ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from domalign.domain import BenchmarkItem, Chunk
+from domalign.errors import Cancelled, InvalidInput
+from domalign.evaluate.metrics import (
+    EvaluationSummary,
+    QuestionResult,
+    answer_uncertainty,
+    freeform_correct,
+    is_supported,
+    normalized_entropy,
+    softmax,
+    summarize,
+)
+from domalign.evaluate.retrieval import BM25Index
+
+ANSWER_INSTRUCTION = "Answer in a few words."
+"""Appended to every question: short answers suit both choice scoring and token F1."""
+
+EVIDENCE_CHUNKS = 3
+"""How many best-matching chunks an answer is checked against for domain violations."""
+
+
+@dataclass
+class EvaluationReport:
+    """The summary numbers and the per-question rows they were computed from."""
+
+    summary: EvaluationSummary
+    results: list[QuestionResult]
+
+
+def prompt_ids(tokenizer: Any, question: str) -> list[int]:
+    """Token ids of the prompt, ending where the assistant's answer starts.
+
+    The chat template when the tokenizer has one (instruct and aligned models);
+    a plain "Question: … Answer:" for a base model that has none.
+    """
+    content = f"{question}\n{ANSWER_INSTRUCTION}"
+    if not getattr(tokenizer, "chat_template", None):  # no template: the tokenizer adds BOS itself
+        return tokenizer(f"Question: {content}\nAnswer:\n")["input_ids"]
+    messages = [{"role": "user", "content": content}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]  # the template wrote any BOS
+
+
+def _choice_ids(tokenizer: Any, choice: str) -> list[int]:
+    return tokenizer(choice, add_special_tokens=False)["input_ids"]
+
+
+def _device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-sequence ids: the tokenizer's eos, ChatML's ``<|im_end|>``, the model's own."""
+    ids = {tokenizer.eos_token_id}
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+        ids.add(im_end)
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return sorted(i for i in ids if i is not None)
+
+
+def score_continuations(
+    model: Any, sequences: Sequence[tuple[list[int], int]], batch_size: int
+) -> list[float]:
+    """Mean log-probability of ``ids[start:]`` given ``ids[:start]``, for each ``(ids, start)``.
+
+    Right padding keeps every real token at its unpadded position, so a batched
+    score equals the one-at-a-time score up to float rounding.
+    """
+    device, scores = _device(model), []
+    for begin in range(0, len(sequences), batch_size):
+        batch = sequences[begin : begin + batch_size]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (ids, _) in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            mask[row, : len(ids)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        for row, (ids, start) in enumerate(batch):
+            logprobs = torch.log_softmax(logits[row, start - 1 : len(ids) - 1].float(), dim=-1)
+            targets = torch.tensor(ids[start:], device=logprobs.device)
+            scores.append(logprobs.gather(1, targets[:, None]).mean().item())
+    return scores
+
+
+def generate_answers(
+    model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int
+) -> list[tuple[str, list[float]]]:
+    """Greedy answers with the log-probability of each answer token (stop token excluded).
+
+    Log-probabilities come from the raw logits, so they measure the model itself
+    and not whatever logits processors its generation config adds.
+    """
+    from transformers import GenerationConfig
+
+    stops = _stop_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        mask[row, width - len(ids) :] = 1
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=stops,
+        pad_token_id=pad,
+        return_dict_in_generate=True,
+        output_logits=True,
+    )
+    device = _device(model)
+    out = model.generate(
+        input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config
+    )
+    steps = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)  # (batch, steps, vocab)
+    answers = []
+    for row in range(len(prompts)):
+        tokens = out.sequences[row, width:].tolist()
+        length = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
+        logprobs = [steps[row, i, tokens[i]].item() for i in range(length)]
+        text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
+        answers.append((text, logprobs))
+    return answers
+
+
+def _validate(items: Sequence[BenchmarkItem]) -> None:
+    """Refuse unusable items before any model work, so a long run does not fail late."""
+    for index, item in enumerate(items):
+        if item.choices is None:
+            continue
+        if not item.choices or any(not c.strip() for c in item.choices):
+            raise InvalidInput(f"benchmark item {index} has an empty choice list or choice; give each choice text")
+        if item.answer not in item.choices:
+            raise InvalidInput(f"benchmark item {index}: answer {item.answer!r} is not among its choices; add it")
+
+
+class _Answer(NamedTuple):
+    text: str
+    correct: bool
+    confidence: float
+    uncertainty: float
+    scores: list[float]
+
+
+def _mc_answers(model: Any, tokenizer: Any, items: list[BenchmarkItem], batch_size: int) -> list[_Answer]:
+    """Pick each item's choice with the highest mean token log-probability."""
+    sequences = []
+    for item in items:
+        prompt = prompt_ids(tokenizer, item.question)
+        sequences += [(prompt + _choice_ids(tokenizer, c), len(prompt)) for c in item.choices or ()]
+    flat = iter(score_continuations(model, sequences, batch_size))
+    answers = []
+    for item in items:
+        choices = item.choices or ()
+        scores = [next(flat) for _ in choices]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        confidence, uncertainty = softmax(scores)[best], normalized_entropy(scores)
+        answers.append(_Answer(choices[best], choices[best] == item.answer, confidence, uncertainty, scores))
+    return answers
+
+
+def _freeform_answers(model: Any, tokenizer: Any, items: list[BenchmarkItem], max_new_tokens: int) -> list[_Answer]:
+    """Greedy-answer a batch; confidence is the geometric-mean token probability."""
+    prompts = [prompt_ids(tokenizer, item.question) for item in items]
+    answers = []
+    for item, (text, logprobs) in zip(items, generate_answers(model, tokenizer, prompts, max_new_tokens), strict=True):
+        uncertainty = answer_uncertainty(logprobs)
+        answers.append(_Answer(text, freeform_correct(text, item.answer), 1.0 - uncertainty, uncertainty, logprobs))
+    return answers
+
+
+def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: BM25Index) -> QuestionResult:
+    """The question's row, with its evidence and whether it is a domain violation (wrong and unbacked)."""
+    hits = bm25.search(f"{item.question} {answer.text}", k=EVIDENCE_CHUNKS)
+    supported = is_supported(answer.text, [chunk.text for chunk, _ in hits])
+    return QuestionResult(
+        index=index,
+        question=item.question,
+        expected=item.answer,
+        answer=answer.text,
+        correct=answer.correct,
+        confidence=answer.confidence,
+        uncertainty=answer.uncertainty,
+        kind=kind,
+        violation=not answer.correct and not supported,
+        evidence=[chunk.id for chunk, _ in hits],
+        scores=answer.scores,
+    )
+
+
+def _plan(items: Sequence[BenchmarkItem], batch_size: int) -> list[tuple[str, list[tuple[int, BenchmarkItem]]]]:
+    """Batches of ``(index, item)`` of one kind each: multiple-choice first, then free-form."""
+    by_kind: dict[str, list[tuple[int, BenchmarkItem]]] = {"mc": [], "freeform": []}
+    for index, item in enumerate(items):
+        by_kind["mc" if item.choices is not None else "freeform"].append((index, item))
+    return [
+        (kind, pairs[begin : begin + batch_size])
+        for kind, pairs in by_kind.items()
+        for begin in range(0, len(pairs), batch_size)
+    ]
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[BenchmarkItem],
+    chunks: Sequence[Chunk],
+    *,
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> EvaluationReport:
+    """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
+
+    Items run in batches of ``batch_size`` (multiple-choice first, then
+    free-form); ``on_progress(done, total)`` follows each batch and
+    ``should_stop()`` is asked before each, raising :class:`Cancelled`. A PEFT
+    model works as is; its train/eval mode is restored afterwards. Results come
+    back in the items' order.
+    """
+    if batch_size < 1:
+        raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
+    _validate(items)
+    bm25, results, done = BM25Index(chunks), [], 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for kind, batch in _plan(items, batch_size):
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
+                batch_items = [item for _, item in batch]
+                if kind == "mc":
+                    answers = _mc_answers(model, tokenizer, batch_items, batch_size)
+                else:
+                    answers = _freeform_answers(model, tokenizer, batch_items, max_new_tokens)
+                results += [_result(i, item, kind, a, bm25) for (i, item), a in zip(batch, answers, strict=True)]
+                done += len(batch)
+                if on_progress is not None:
+                    on_progress(done, len(items))
+    finally:
+        model.train(was_training)
+    results.sort(key=lambda r: r.index)
+    return EvaluationReport(summary=summarize(results), results=results)

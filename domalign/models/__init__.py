@@ -1,0 +1,1 @@
+"""Base models: the embedded default, the catalog loader, and test-size models."""

@@ -1,0 +1,130 @@
+"""The synthesize stage's two entry points: a training set with its benchmark, or a benchmark alone."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from domalign.domain import BenchmarkItem, Chunk, TrainExample
+from domalign.errors import InvalidInput
+from domalign.synth.facts import Fact, extract_facts
+from domalign.synth.generators import distractor_pools, fact_items, raw_items
+from domalign.synth.questions import Phrasings, phrase
+from domalign.synth.split import NGRAM, leaked, ngram_overlap, select_benchmark
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """How much of each kind of training item to make; every random choice follows ``seed``."""
+
+    seed: int = 0
+    paraphrases_per_fact: int = 4  # qa and paraphrase items per fact
+    cloze_per_fact: int = 2  # cloze / sentence-continuation items per fact
+    include_raw_passages: bool = True  # one raw chunk per chunk, for continued pre-training
+    include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
+    max_train_items: int | None = None  # sample down to this many items
+
+
+@dataclass
+class SynthesisResult:
+    """The training set, the held-out benchmark, and how much they overlap (see ``split``)."""
+
+    train: list[TrainExample]
+    benchmark: list[BenchmarkItem]
+    overlap: dict = field(default_factory=dict)
+
+
+def generate_benchmark(chunks: Sequence[Chunk], num_questions: int, *, seed: int = 0) -> list[BenchmarkItem]:
+    """A held-out benchmark of up to ``num_questions`` items; the same one ``synthesize`` makes."""
+    facts = _facts(chunks)
+    phrasings = {f.key: phrase(f) for f in facts}
+    picked = select_benchmark(facts, phrasings, num_questions, distractor_pools(facts), seed)
+    return [item for _, item in picked]
+
+
+def synthesize(
+    chunks: Sequence[Chunk],
+    *,
+    num_benchmark: int,
+    config: SynthesisConfig = SynthesisConfig(),
+    benchmark: Sequence[BenchmarkItem] | None = None,
+) -> SynthesisResult:
+    """Make the training set and, unless ``benchmark`` is given, a held-out benchmark of ``num_benchmark`` items.
+
+    A given benchmark (uploaded by the user) is returned as is; training items
+    that contain one of its questions are dropped, as are any that contain a
+    generated question. Raises ``InvalidInput`` when the chunks hold no fact.
+    """
+    facts = _facts(chunks)
+    phrasings = {f.key: phrase(f) for f in facts}
+    pools = distractor_pools(facts)
+    if benchmark is None:
+        picked = select_benchmark(facts, phrasings, num_benchmark, pools, config.seed)
+        bench = [item for _, item in picked]
+        held_out = {fact.key for fact, _ in picked}
+    else:
+        bench, held_out = list(benchmark), set()
+    train = _training_items(chunks, facts, phrasings, held_out, pools, config)
+    dropped = leaked(train, [b.question for b in bench])
+    train = [ex for i, ex in enumerate(train) if i not in dropped]
+    train = _sample(train, config)
+    return SynthesisResult(train, bench, _overlap_report(train, bench, len(facts), len(dropped)))
+
+
+def _facts(chunks: Sequence[Chunk]) -> list[Fact]:
+    facts = extract_facts(chunks)
+    if not facts:
+        raise InvalidInput(
+            f"found no usable fact in {len(chunks)} chunk(s): synthesis needs declarative sentences that state "
+            "a date, a number or a name (e.g. 'The bridge opened on 4 May 1921.'); add documents with such prose "
+            "or upload a benchmark and training data made elsewhere"
+        )
+    return facts
+
+
+def _training_items(
+    chunks: Sequence[Chunk], facts: list[Fact], phrasings: dict[str, Phrasings], held_out: set[str],
+    pools: dict[str, list[str]], config: SynthesisConfig,
+) -> list[TrainExample]:
+    """Raw passages, then every fact's items; benchmark facts lose the frame their question came from."""
+    items = raw_items(chunks) if config.include_raw_passages else []
+    for fact in facts:
+        phr = phrasings[fact.key]
+        if fact.key not in held_out:
+            phr = replace(phr, withheld=frozenset())
+        items += fact_items(
+            fact, phr, seed=config.seed, paraphrases=config.paraphrases_per_fact,
+            clozes=config.cloze_per_fact, pools=pools if config.include_mc else None,
+        )
+    seen: set[tuple[str | None, str]] = set()
+    unique = []
+    for item in items:
+        if (item.prompt, item.completion) not in seen:
+            seen.add((item.prompt, item.completion))
+            unique.append(item)
+    return unique
+
+
+def _sample(train: list[TrainExample], config: SynthesisConfig) -> list[TrainExample]:
+    """Shuffle with the seed; keep ``max_train_items`` of them when set."""
+    rng = random.Random(f"{config.seed}|train-order")
+    train = list(train)
+    rng.shuffle(train)
+    return train[: config.max_train_items] if config.max_train_items is not None else train
+
+
+def _overlap_report(train: list[TrainExample], bench: list[BenchmarkItem], facts: int, dropped: int) -> dict:
+    """The numbers the stage reports: n-gram overlap, verbatim copies left, sizes."""
+    texts = [t for ex in train if ex.prompt is not None for t in (ex.prompt, ex.completion)]
+    questions = [b.question for b in bench]
+    copies = leaked(train, questions)
+    return {
+        "ngram": NGRAM,
+        "benchmark_ngram_overlap": round(ngram_overlap(texts, questions, NGRAM), 4),
+        "exact_duplicates": len(copies),
+        "removed_for_leakage": dropped,
+        "facts": facts,
+        "train_items": len(train),
+        "benchmark_items": len(bench),
+    }

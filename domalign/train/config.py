@@ -1,0 +1,74 @@
+"""Training options: one validated, documented model, saved with every checkpoint and adapter.
+
+It imports neither torch nor transformers, so the API can validate a request's
+``training`` options when an alignment is created, long before a worker trains.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+# Options that change how a run is executed but not what it computes; a run may
+# resume from a checkpoint written with different values of these.
+RUNTIME_ONLY_FIELDS = frozenset({"checkpoint_every", "num_threads"})
+
+
+class TrainingConfig(BaseModel):
+    """LoRA fine-tuning options with defaults that work for small instruct models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- length of training
+    epochs: float = Field(3, gt=0, le=100, description="Passes over the training set; fractions allowed.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Optimizer steps to run; overrides `epochs` when set."
+    )
+
+    # --- optimizer and schedule
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak AdamW learning rate.")
+    batch_size: int = Field(8, ge=1, le=1024, description="Sequences per forward pass.")
+    gradient_accumulation: int = Field(
+        1, ge=1, le=1024, description="Forward passes per optimizer step (effective batch = batch_size × this)."
+    )
+    warmup_ratio: float = Field(
+        0.05, ge=0, lt=1, description="Fraction of steps over which the learning rate ramps up linearly from 0."
+    )
+    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW weight decay on the LoRA weights.")
+
+    # --- LoRA adapter
+    lora_r: int = Field(16, ge=1, le=1024, description="LoRA rank: capacity of the adapter.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator; the update is scaled by alpha / r.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input during training.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TARGET_MODULES),
+        min_length=1,
+        description="Names of the linear layers that get a LoRA adapter (llama-style names by default).",
+    )
+
+    # --- data
+    max_seq_len: int = Field(256, ge=8, le=32768, description="Tokens per example; longer ones are truncated.")
+    loss_on_completion_only: bool = Field(
+        True, description="Learn only the answer of prompted examples, not the prompt (raw text is always learned)."
+    )
+    validation_fraction: float = Field(
+        0.05, ge=0, le=0.5, description="Share of examples held out to report a validation loss at the end."
+    )
+    seed: int = Field(0, ge=0, description="Seed for adapter init, data order, dropout and the validation split.")
+
+    # --- runtime
+    checkpoint_every: int = Field(50, ge=1, description="Save a resumable checkpoint every this many steps.")
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch; unset keeps torch's default."
+    )
+
+    @model_validator(mode="after")
+    def _check_modules(self) -> TrainingConfig:
+        if any(not name.strip() for name in self.target_modules):
+            raise ValueError("target_modules holds an empty name; list layer names such as 'q_proj'")
+        return self
+
+    def resume_fields(self) -> dict:
+        """The options a checkpoint must share with this config for a resumed run to be equivalent."""
+        return self.model_dump(mode="json", exclude=set(RUNTIME_ONLY_FIELDS))

@@ -1,0 +1,177 @@
+"""Turn ``TrainExample``s into token ids, labels and padded batches.
+
+Prompted examples are rendered with the tokenizer's own chat template, the
+same one inference uses, so the adapter learns the format it will be asked in.
+The prompt and the answer are tokenized separately and joined: that is exactly
+what generation sees (the prompt, then tokens the model produces), and it puts
+the loss mask on a token boundary without offset mapping.
+
+Data order is a pure function of (seed, epoch), so a resumed run needs only
+its position in the stream to see the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from domalign.domain import TrainExample
+from domalign.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from domalign.train.config import TrainingConfig
+
+IGNORE_INDEX = -100  # the label value torch's cross-entropy skips
+MEGA_BATCH = 50  # batches per length-sorted group: enough to cut padding, few enough to stay shuffled
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenized example; ``labels`` is ``IGNORE_INDEX`` where no loss is taken."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Encoded training and validation sets plus a fingerprint of the examples they came from."""
+
+    train: list[Encoded]
+    validation: list[Encoded]
+    fingerprint: str
+
+
+def prepare_data(
+    tokenizer: PreTrainedTokenizerBase, examples: Sequence[TrainExample], config: TrainingConfig
+) -> TrainData:
+    """Split off the validation set (deterministically, by seed) and encode both parts."""
+    if not examples:
+        raise InvalidInput("no training examples were given; synthesize examples from the documents first")
+    train_idx, val_idx = split_validation(len(examples), config.validation_fraction, config.seed)
+
+    def encode_all(indices: list[int]) -> list[Encoded]:
+        encoded = (encode_example(tokenizer, examples[i], config) for i in indices)
+        return [item for item in encoded if item is not None]
+
+    train = encode_all(train_idx)
+    if not train:
+        raise InvalidInput(
+            f"every training example lost its answer to truncation at max_seq_len={config.max_seq_len}; "
+            "raise max_seq_len or shorten the prompts"
+        )
+    return TrainData(train, encode_all(val_idx), examples_fingerprint(examples))
+
+
+def split_validation(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Hold out ``floor(count × fraction)`` examples, but never all of them."""
+    n_val = int(count * fraction)
+    if n_val == 0 or n_val >= count:
+        return list(range(count)), []
+    order = list(range(count))
+    random.Random(f"{seed}:validation").shuffle(order)
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def encode_example(
+    tokenizer: PreTrainedTokenizerBase, example: TrainExample, config: TrainingConfig
+) -> Encoded | None:
+    """Tokenize, mask and truncate one example; ``None`` when truncation left nothing to learn."""
+    if example.prompt is None:
+        ids = tokenizer(example.completion, add_special_tokens=True)["input_ids"]
+        if tokenizer.eos_token_id is not None and (not ids or ids[-1] != tokenizer.eos_token_id):
+            ids = ids + [tokenizer.eos_token_id]
+        labels = list(ids)
+    else:
+        prefix, answer = render_chat(tokenizer, example.prompt, example.completion)
+        prompt_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids + answer_ids
+        masked = [IGNORE_INDEX] * len(prompt_ids) if config.loss_on_completion_only else prompt_ids
+        labels = masked + answer_ids
+    ids, labels = ids[: config.max_seq_len], labels[: config.max_seq_len]
+    if all(label == IGNORE_INDEX for label in labels[1:]):  # the first label is never predicted
+        return None
+    return Encoded(ids, labels)
+
+
+def render_chat(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> tuple[str, str]:
+    """Return (the prompt as the template renders it for generation, the answer that follows it)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise InvalidInput(
+            "the base model's tokenizer has no chat template, so question/answer examples cannot be "
+            "rendered; choose an instruct model or train on raw text only"
+        )
+    user = [{"role": "user", "content": prompt}]
+    prefix = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(
+        user + [{"role": "assistant", "content": completion}], tokenize=False
+    )
+    if not full.startswith(prefix):
+        raise InvalidInput(
+            "the chat template renders the conversation differently from its generation prompt, so the "
+            "answer cannot be located for loss masking; set loss_on_completion_only=false or use another model"
+        )
+    answer = full[len(prefix) :]
+    if tokenizer.eos_token and tokenizer.eos_token not in answer:
+        answer += tokenizer.eos_token  # the model must learn to stop
+    return prefix, answer
+
+
+def batches_per_epoch(train_size: int, batch_size: int) -> int:
+    return math.ceil(train_size / batch_size)
+
+
+def total_steps(train_size: int, config: TrainingConfig) -> int:
+    """Optimizer steps in the run: ``max_steps`` if set, else enough for ``epochs`` passes."""
+    if config.max_steps is not None:
+        return config.max_steps
+    micro = config.epochs * batches_per_epoch(train_size, config.batch_size)
+    return max(1, math.ceil(micro / config.gradient_accumulation))
+
+
+def epoch_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int) -> list[list[int]]:
+    """Shuffle, sort by length inside mega-batches (less padding), then shuffle the batches."""
+    rng = random.Random(f"{seed}:epoch:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * MEGA_BATCH
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        group = sorted(order[start : start + span], key=lambda i: lengths[i], reverse=True)
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(items: Sequence[Encoded], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest item; padding is masked from attention and from the loss."""
+    import torch
+
+    width = max(len(item.input_ids) for item in items)
+    ids = torch.full((len(items), width), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, item in enumerate(items):
+        n = len(item.input_ids)
+        ids[row, :n] = torch.tensor(item.input_ids)
+        labels[row, :n] = torch.tensor(item.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def examples_fingerprint(examples: Sequence[TrainExample]) -> str:
+    """A hash of the examples, so a checkpoint is never resumed on different data."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps([ex.prompt, ex.completion, ex.kind]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,111 @@
+"""Alignment use cases: create (queue), read, list, cancel, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from domalign.errors import Conflict, InvalidInput
+from domalign.ids import new_id
+from domalign.status import FINISHED, RUNNING, AlignmentStatus, transition
+from domalign.store.tables import AlignedModel, Alignment, Benchmark, utcnow
+from domalign.workflow import events
+from domalign.workflow.catalog import get_base_model
+from domalign.workflow.context import Context
+from domalign.workflow.documents import require_ready_documents
+from domalign.workflow.events import EventType
+from domalign.workflow.options import AlignmentOptions
+from domalign.workflow.ownership import load_owned
+
+
+@dataclass(frozen=True)
+class AlignmentRequest:
+    name: str
+    base_model: str
+    document_ids: list[str]
+    options: AlignmentOptions
+    benchmark_id: str | None = None
+    workflow_id: str | None = None
+    description: str | None = None
+
+
+def create_alignment(ctx: Context, owner_id: str, req: AlignmentRequest) -> Alignment:
+    """Validate everything a job will need now, so it cannot fail later for a bad request."""
+    get_base_model(ctx, req.base_model)
+    require_ready_documents(ctx, owner_id, req.document_ids)
+    with ctx.db.session() as session:
+        if req.benchmark_id:
+            bench = load_owned(session, Benchmark, req.benchmark_id, owner_id, "benchmark")
+            if bench.status != "completed":
+                raise Conflict(f"benchmark '{req.benchmark_id}' is {bench.status}; wait until it is completed")
+        row = Alignment(
+            id=new_id("alignment"), owner_id=owner_id, name=req.name, description=req.description,
+            base_model=req.base_model, document_ids=req.document_ids, benchmark_id=req.benchmark_id,
+            workflow_id=req.workflow_id or "default", options=req.options.model_dump(mode="json"),
+            status=AlignmentStatus.PENDING.value, stage="queued",
+        )
+        session.add(row)
+        session.flush()
+        events.record(session, row.id, EventType.QUEUED)
+    return row
+
+
+def get_alignment(ctx: Context, owner_id: str, alignment_id: str) -> Alignment:
+    with ctx.db.session() as session:
+        return load_owned(session, Alignment, alignment_id, owner_id, "alignment")
+
+
+def list_alignments(ctx: Context, owner_id: str, offset: int, limit: int) -> tuple[list[Alignment], int]:
+    """A page of the user's alignments, newest first, and the total count."""
+    with ctx.db.session() as session:
+        where = Alignment.owner_id == owner_id
+        total = session.scalar(select(func.count()).select_from(Alignment).where(where))
+        rows = session.scalars(
+            select(Alignment).where(where).order_by(Alignment.id.desc()).offset(offset).limit(limit)
+        ).all()
+    return list(rows), int(total or 0)
+
+
+def queue_position(ctx: Context, alignment: Alignment) -> int | None:
+    """How many queued alignments were created before this one (None once it runs)."""
+    if alignment.status != AlignmentStatus.PENDING or alignment.stage != "queued":
+        return None
+    with ctx.db.session() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(Alignment).where(
+                Alignment.status == AlignmentStatus.PENDING.value,
+                Alignment.stage == "queued",
+                Alignment.id < alignment.id,
+            )
+        ) or 0)
+
+
+def cancel_alignment(ctx: Context, owner_id: str, alignment_id: str) -> Alignment:
+    """Cancel a queued job at once, or ask the running worker to stop; 409 once finished."""
+    with ctx.db.session() as session:
+        row = load_owned(session, Alignment, alignment_id, owner_id, "alignment")
+        if row.status in FINISHED:
+            raise Conflict(f"alignment '{alignment_id}' is already {row.status}; nothing to cancel")
+        row.cancel_requested = True
+        events.record(session, row.id, EventType.CANCEL_REQUESTED, row.stage)
+        if row.claimed_by is None:
+            row.status = transition(row.status, AlignmentStatus.FAILED).value
+            row.error, row.completed_at = "cancelled", utcnow()
+            events.record(session, row.id, EventType.CANCELLED, row.stage)
+    return row
+
+
+def delete_alignment(ctx: Context, owner_id: str, alignment_id: str) -> None:
+    """Delete a finished alignment with its files; 409 while running, 400 while deployed."""
+    with ctx.db.session() as session:
+        row = load_owned(session, Alignment, alignment_id, owner_id, "alignment")
+        if row.status in RUNNING or row.status == AlignmentStatus.DEPLOYING:
+            raise Conflict(f"alignment '{alignment_id}' is {row.status}; cancel it before deleting")
+        model = session.get(AlignedModel, row.model_id) if row.model_id else None
+        if model is not None and model.deployment_status != "UNDEPLOYED":
+            raise InvalidInput(f"alignment '{alignment_id}' is deployed; undeploy model {model.id} first")
+        if model is not None:
+            session.delete(model)
+        session.delete(row)
+    ctx.blobs.delete(f"alignments/{alignment_id}")

@@ -1,0 +1,24 @@
+"""What every use case and job needs: settings, database and blob store, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domalign.config import Settings
+from domalign.store.blobs import BlobStore
+from domalign.store.db import Database
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+
+    @classmethod
+    def open(cls, settings: Settings) -> Context:
+        """Create the home folder, connect, and migrate the schema to the newest revision."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        return cls(settings=settings, db=db, blobs=BlobStore(settings.blob_dir))

@@ -1,0 +1,145 @@
+"""One run of an alignment job: the state a stage sees, and the runner that drives the stages.
+
+The runner, not the stages, decides what happens: it skips stages already done
+(their artifacts are on disk), turns exceptions into ``failed`` with the stage
+name, and turns a cancel request into ``failed`` with ``error: "cancelled"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from domalign.errors import Cancelled, DomalignError
+from domalign.status import AlignmentStatus, transition
+from domalign.store.tables import Alignment, utcnow
+from domalign.workflow import events
+from domalign.workflow.context import Context
+from domalign.workflow.events import EventType
+from domalign.workflow.options import AlignmentOptions
+from domalign.workflow.progress import EtaEstimator, overall_progress
+
+log = logging.getLogger(__name__)
+
+WRITE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """The immutable inputs of a job, read once from its row."""
+
+    id: str
+    owner_id: str
+    base_model: str
+    document_ids: list[str]
+    options: AlignmentOptions
+
+
+class JobRun:
+    """What a stage may do: read its inputs, report progress, check for cancel, record events."""
+
+    def __init__(self, ctx: Context, alignment_id: str, load_model: Callable[[str], Any]) -> None:
+        self.ctx = ctx
+        self._load_model = load_model
+        with ctx.db.session() as session:
+            row = session.get(Alignment, alignment_id)
+            self.spec = JobSpec(
+                row.id, row.owner_id, row.base_model, list(row.document_ids),
+                AlignmentOptions.model_validate(row.options),
+            )
+            self.done = list(row.stages_done)
+            self.benchmark_id = row.benchmark_id
+            self._progress = row.progress
+            if row.started_at is None:
+                row.started_at = utcnow()
+        self._eta = EtaEstimator(self._progress, utcnow())
+        self._last_write = 0.0
+        self._last_cancel_check = 0.0
+        self._cancelled = False
+
+    def key(self, name: str) -> str:
+        """Blob key of one of this job's artifacts."""
+        return f"alignments/{self.spec.id}/{name}"
+
+    def base_model(self) -> Any:
+        """(model, tokenizer) of the job's base model, loaded once per worker."""
+        return self._load_model(self.spec.base_model)
+
+    def event(self, type_: EventType, stage: str | None = None, **data: Any) -> None:
+        with self.ctx.db.session() as session:
+            events.record(session, self.spec.id, type_, stage, **data)
+
+    def report(self, stage: str, fraction: float, *, force: bool = False) -> None:
+        """Move progress forward (never backwards); writes are throttled unless forced."""
+        self._progress = max(self._progress, overall_progress(stage, fraction))
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_INTERVAL_S:
+            return
+        self._last_write = now
+        eta = self._eta.estimate(self._progress, utcnow())
+        with self.ctx.db.session() as session:
+            row = session.get(Alignment, self.spec.id)
+            row.progress, row.heartbeat_at = self._progress, utcnow()
+            if eta is not None:
+                row.estimated_completion = eta
+
+    def should_stop(self) -> bool:
+        """True once the user asked to cancel; polled at most once a second."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_cancel_check >= 1.0:
+            self._last_cancel_check = now
+            with self.ctx.db.session() as session:
+                self._cancelled = bool(session.get(Alignment, self.spec.id).cancel_requested)
+        return self._cancelled
+
+    def check_cancel(self) -> None:
+        self._last_cancel_check = 0.0
+        if self.should_stop():
+            raise Cancelled("cancelled")
+
+    def update_row(self, **fields: Any) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Alignment, self.spec.id)
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+    def set_status(self, status: AlignmentStatus, **fields: Any) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Alignment, self.spec.id)
+            row.status = transition(row.status, status).value
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+
+def run_job(job: JobRun, stages: list) -> None:
+    """Run every stage not yet done, then mark the job evaluated; never raises."""
+    current = None
+    try:
+        for stage in stages:
+            if stage.name in job.done:
+                continue
+            current = stage.name
+            job.check_cancel()
+            job.set_status(stage.status, stage=stage.name)
+            job.event(EventType.STAGE_STARTED, stage.name)
+            job.report(stage.name, 0.0, force=True)
+            summary = stage.run(job) or {}
+            job.done.append(stage.name)
+            job.update_row(stages_done=list(job.done))
+            job.report(stage.name, 1.0, force=True)
+            job.event(EventType.STAGE_FINISHED, stage.name, **summary)
+        job.set_status(AlignmentStatus.EVALUATED, stage="done", progress=100.0,
+                       completed_at=utcnow(), estimated_completion=utcnow())
+        job.event(EventType.COMPLETED)
+    except Cancelled:
+        job.set_status(AlignmentStatus.FAILED, error="cancelled", completed_at=utcnow())
+        job.event(EventType.CANCELLED, current)
+    except Exception as exc:  # the runner turns every failure into a readable status
+        message = exc.message if isinstance(exc, DomalignError) else f"{type(exc).__name__}: {exc}"
+        log.error("alignment %s failed in %s:\n%s", job.spec.id, current, traceback.format_exc())
+        job.set_status(AlignmentStatus.FAILED, error=f"{current} stage failed: {message}",
+                       completed_at=utcnow())
+        job.event(EventType.ERROR, current, message=message)

@@ -1,0 +1,29 @@
+"""Per-alignment options, validated at create time and saved with the job."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domalign.train.config import TrainingConfig
+
+
+class SynthesisOptions(BaseModel):
+    """How much and what kind of training data and benchmark the synthesize stage makes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_benchmark_questions: int = Field(
+        default=40, ge=2, le=5000, description="Size of the generated held-out benchmark."
+    )
+    seed: int = Field(default=0, description="Seed of every random choice in synthesis.")
+    paraphrases_per_fact: int = Field(default=4, ge=1, le=20, description="Question phrasings per fact.")
+    cloze_per_fact: int = Field(default=2, ge=0, le=10, description="Cloze items per fact.")
+    include_raw_passages: bool = Field(default=True, description="Add raw passages for continued pre-training.")
+    max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
+
+
+class AlignmentOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    synthesis: SynthesisOptions = Field(default_factory=SynthesisOptions)

@@ -1,0 +1,187 @@
+"""The six stages of an alignment (DESIGN §3).
+
+A stage is a contract: ``name``, the top-level ``status`` while it runs, and
+``run(job) -> summary``. It reads its inputs from the store, writes its outputs
+atomically before returning, and leaves retry, resume and failure to the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from domalign.domain import Chunk, TrainExample, benchmark_item_to_dict
+from domalign.ids import new_id
+from domalign.status import AlignmentStatus
+from domalign.store.tables import AlignedModel, Alignment, Benchmark, Evaluation, utcnow
+from domalign.workflow import benchmarks
+from domalign.workflow.documents import load_chunks
+from domalign.workflow.events import EventType
+from domalign.workflow.job import JobRun
+
+
+class Stage(Protocol):
+    name: str
+    status: AlignmentStatus
+
+    def run(self, job: JobRun) -> dict[str, Any] | None: ...
+
+
+def _chunks(job: JobRun) -> list[Chunk]:
+    return [Chunk(**row) for row in job.ctx.blobs.read_jsonl(job.key("chunks.jsonl"))]
+
+
+class Ingest:
+    name, status = "ingest", AlignmentStatus.PENDING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """Freeze the job's corpus: the chunks of its documents as they are now."""
+        chunks = load_chunks(job.ctx, job.spec.document_ids)
+        job.ctx.blobs.write_jsonl(job.key("chunks.jsonl"), [asdict(c) for c in chunks])
+        return {"documents": len(job.spec.document_ids), "chunks": len(chunks)}
+
+
+class Synthesize:
+    name, status = "synthesize", AlignmentStatus.PENDING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """Make the training set and, without a given benchmark, a held-out benchmark."""
+        from domalign.synth import SynthesisConfig, synthesize
+
+        opts = job.spec.options.synthesis
+        config = SynthesisConfig(
+            seed=opts.seed, paraphrases_per_fact=opts.paraphrases_per_fact,
+            cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
+            max_train_items=opts.max_train_items,
+        )
+        given = benchmarks.load_items(job.ctx, job.spec.owner_id, job.benchmark_id) if job.benchmark_id else None
+        result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config, benchmark=given)
+        job.report(self.name, 0.8)
+        if given is None:
+            self._save_benchmark(job, result.benchmark)
+        job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])
+        job.update_row(report={"synthesis": result.overlap})
+        return {k: v for k, v in result.overlap.items() if isinstance(v, (int, float))}
+
+    @staticmethod
+    def _save_benchmark(job: JobRun, items: list) -> None:
+        """Store the generated benchmark and point the alignment at it in one transaction."""
+        bench_id = new_id("benchmark")
+        job.ctx.blobs.write_json(f"benchmarks/{bench_id}/items.json", [benchmark_item_to_dict(i) for i in items])
+        with job.ctx.db.session() as session:
+            session.add(Benchmark(
+                id=bench_id, owner_id=job.spec.owner_id, name=f"held-out benchmark of {job.spec.id}",
+                source="alignment", status="completed", document_ids=job.spec.document_ids,
+                num_questions=len(items), item_count=len(items), completed_at=utcnow(),
+            ))
+            session.get(Alignment, job.spec.id).benchmark_id = bench_id
+        job.benchmark_id = bench_id
+
+
+def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, Any]:
+    from domalign.evaluate import evaluate_model
+
+    items = benchmarks.load_items(job.ctx, job.spec.owner_id, job.benchmark_id)
+    report = evaluate_model(
+        model, tokenizer, items, _chunks(job),
+        on_progress=lambda done, total: job.report(stage, done / max(total, 1)),
+        should_stop=job.should_stop,
+    )
+    payload = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
+    job.ctx.blobs.write_json(job.key(f"eval_{stage}.json"), payload)
+    job.event(EventType.EVALUATION, stage, **payload["summary"])
+    return payload["summary"]
+
+
+class Baseline:
+    name, status = "baseline", AlignmentStatus.PENDING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        model, tokenizer = job.base_model()
+        return _evaluate(job, self.name, model, tokenizer)
+
+
+class Train:
+    name, status = "train", AlignmentStatus.PENDING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """LoRA on the synthetic set; resumes from the newest checkpoint after a restart."""
+        from domalign.train import train_lora
+
+        examples = [TrainExample(**row) for row in job.ctx.blobs.read_jsonl(job.key("train.jsonl"))]
+        model, tokenizer = job.base_model()
+
+        def on_progress(p) -> None:  # noqa: ANN001
+            job.report(self.name, p.step / max(p.total_steps, 1))
+            if p.step % 10 == 0 or p.step == p.total_steps:
+                job.event(EventType.TRAIN_METRICS, self.name, step=p.step, total_steps=p.total_steps,
+                          loss=round(p.loss, 5), learning_rate=p.learning_rate, epoch=round(p.epoch, 3))
+
+        result = train_lora(
+            model, tokenizer, examples, job.spec.options.training,
+            output_dir=job.ctx.blobs.path(job.key("adapter")),
+            checkpoint_dir=job.ctx.blobs.path(job.key("checkpoints")),
+            on_progress=on_progress,
+            on_checkpoint=lambda step: job.event(EventType.CHECKPOINT_SAVED, self.name, step=step),
+            should_stop=job.should_stop,
+        )
+        return {"steps": result.steps, "final_loss": result.final_loss,
+                "validation_loss": result.validation_loss, "resumed_from_step": result.resumed_from_step}
+
+
+class Evaluate:
+    name, status = "evaluate", AlignmentStatus.EVALUATING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        from peft import PeftModel
+
+        base, tokenizer = job.base_model()
+        model = PeftModel.from_pretrained(base, str(job.ctx.blobs.path(job.key("adapter"))))
+        try:
+            after = _evaluate(job, self.name, model, tokenizer)
+        finally:
+            model.unload()  # restore the cached base model for the next job
+        self._record(job, job.ctx.blobs.read_json(job.key("eval_baseline.json"))["summary"], after)
+        return after
+
+    @staticmethod
+    def _record(job: JobRun, before: dict, after: dict) -> None:
+        eval_id = new_id("eval")
+        with job.ctx.db.session() as session:
+            session.add(Evaluation(
+                id=eval_id, owner_id=job.spec.owner_id, model_id=job.spec.id, benchmark_id=job.benchmark_id,
+                alignment_id=job.spec.id, summary={"before": before, "after": after},
+                details_key=job.key("eval_evaluate.json"),
+            ))
+            row = session.get(Alignment, job.spec.id)
+            row.evaluation_id = eval_id
+            row.performance_metrics = {
+                "accuracy_before": before["accuracy"], "accuracy_after": after["accuracy"],
+                "uncertainty_before": before["uncertainty"], "uncertainty_after": after["uncertainty"],
+                "domain_violations_before": before["domain_violations"],
+                "domain_violations_after": after["domain_violations"],
+            }
+            row.evaluation_results = {"accuracy": after["accuracy"], "total_questions": after["total_questions"],
+                                      "mc_accuracy": after["mc_accuracy"],
+                                      "freeform_accuracy": after["freeform_accuracy"]}
+
+
+class Register:
+    name, status = "register", AlignmentStatus.EVALUATING
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """Give the adapter its model id; deployment is a separate, explicit step."""
+        with job.ctx.db.session() as session:
+            row = session.get(Alignment, job.spec.id)
+            if row.model_id:  # registered before a crash, not yet marked done
+                return {"model_id": row.model_id}
+            model_id = new_id("model")
+            session.add(AlignedModel(
+                id=model_id, owner_id=job.spec.owner_id, alignment_id=job.spec.id,
+                base_model=job.spec.base_model, adapter_key=job.key("adapter"),
+            ))
+            row.model_id = model_id
+        return {"model_id": model_id}
+
+
+PIPELINE: tuple[Stage, ...] = (Ingest(), Synthesize(), Baseline(), Train(), Evaluate(), Register())

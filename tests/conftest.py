@@ -1,0 +1,132 @@
+"""Shared fixtures: a tiny random llama, and a real server process talking real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+from domalign.models.tiny import build_tiny_llama
+
+UPLOAD_LIMIT_MB = 1
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the real ``domalign`` command against this server's home."""
+        return subprocess.run([sys.executable, "-m", "domalign", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+    def create_user(self, name: str) -> str:
+        result = self.cli("users", "create", name)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    def client(self, api_key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=f"{self.url}/api/v3", headers=headers, timeout=60)
+
+
+def start_server(home: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Server]:
+    env = {**os.environ, "DOMALIGN_HOME": str(home), "DOMALIGN_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
+           "DOMALIGN_WORKER_POLL_S": "0.2", "HF_HUB_OFFLINE": "1", **(extra_env or {})}
+    port = _free_port()
+    log = open(home / "server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "domalign", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, Server(url, home, env)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError((home / "server.log").read_text())
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("home")
+    proc, srv = start_server(home)
+    added = srv.cli("models", "add", "tiny-llama", str(tiny_model_dir))
+    assert added.returncode == 0, added.stderr
+    yield srv
+    stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def user_key(server: Server) -> str:
+    return server.create_user("alice")
+
+
+@pytest.fixture(scope="session")
+def other_key(server: Server) -> str:
+    return server.create_user("mallory")
+
+
+@pytest.fixture()
+def api(server: Server, user_key: str) -> Iterator[httpx.Client]:
+    with server.client(user_key) as client:
+        yield client
+
+
+@pytest.fixture()
+def other_api(server: Server, other_key: str) -> Iterator[httpx.Client]:
+    with server.client(other_key) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def corpus_ids(server: Server, user_key: str) -> list[str]:
+    """The demo corpus uploaded once for alice."""
+    from domalign.demo.run import CORPUS
+
+    with server.client(user_key) as client:
+        files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
+        response = client.post("/documents", files=files)
+        assert response.status_code == 200, response.text
+        return response.json()["document_ids"]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 120, interval: float = 0.3) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,168 @@
+"""Model-based scoring on a tiny random llama with the real SmolLM2 tokenizer and chat template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from domalign.domain import BenchmarkItem, Chunk
+from domalign.errors import Cancelled, InvalidInput
+from domalign.evaluate import answer_uncertainty, evaluate_model, normalized_entropy
+from domalign.evaluate.scorer import ANSWER_INSTRUCTION, prompt_ids
+from domalign.models.tiny import build_tiny_llama
+
+CHUNKS = [
+    Chunk("c0", "d", 0, "Paris is the capital of France and sits on the Seine."),
+    Chunk("c1", "d", 1, "Marie Curie discovered radium and polonium in 1898."),
+    Chunk("c2", "d", 2, "The Eiffel Tower opened in 1889 for the World's Fair."),
+]
+MC = [
+    BenchmarkItem("What is the capital of France?", "Paris", ("Paris", "Lyon", "the city of Marseille")),
+    BenchmarkItem("Who discovered radium?", "Marie Curie", ("Marie Curie", "Isaac Newton", "Ada")),
+    BenchmarkItem("When did the Eiffel Tower open?", "1889", ("1889", "1901", "in the year 1925", "1750")),
+]
+FREEFORM = [
+    BenchmarkItem("Who discovered polonium?", "Marie Curie"),
+    BenchmarkItem("On which river is Paris?", "the Seine"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, object]:
+    path = build_tiny_llama(tmp_path_factory.mktemp("tiny") / "model")
+    return path, AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def _direct_scores(model, tokenizer, item: BenchmarkItem) -> list[float]:
+    """Each choice's mean token log-probability, one unpadded forward pass per choice."""
+    messages = [{"role": "user", "content": f"{item.question}\n{ANSWER_INSTRUCTION}"}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    scores = []
+    for choice in item.choices:
+        ids = prompt_ids + tokenizer(choice, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+        picked = [logprobs[t - 1, ids[t]].item() for t in range(len(prompt_ids), len(ids))]
+        scores.append(sum(picked) / len(picked))
+    return scores
+
+
+def test_mc_picks_the_choice_with_highest_normalized_loglik(tiny) -> None:
+    _, model, tokenizer = tiny
+    report = evaluate_model(model, tokenizer, MC, CHUNKS, batch_size=4)
+    for item, result in zip(MC, report.results, strict=True):
+        expected = _direct_scores(model, tokenizer, item)
+        best = max(range(len(expected)), key=expected.__getitem__)
+        assert result.scores == pytest.approx(expected, abs=1e-4)
+        assert result.answer == item.choices[best]
+        assert result.correct == (result.answer == item.answer)
+        assert result.kind == "mc"
+        assert result.uncertainty == pytest.approx(normalized_entropy(expected), abs=1e-4)
+        probs = torch.softmax(torch.tensor(expected), dim=0)
+        assert result.confidence == pytest.approx(probs.max().item(), abs=1e-4)
+    assert report.summary.total_questions == 3
+    assert report.summary.freeform_accuracy is None
+    assert report.summary.accuracy == report.summary.mc_accuracy
+
+
+def test_freeform_returns_text_and_bounded_uncertainty(tiny) -> None:
+    _, model, tokenizer = tiny
+    report = evaluate_model(model, tokenizer, FREEFORM, CHUNKS, max_new_tokens=6)
+    for result in report.results:
+        assert isinstance(result.answer, str)
+        assert result.answer == result.answer.strip()
+        assert result.kind == "freeform"
+        assert 0.0 <= result.uncertainty <= 1.0
+        assert result.confidence == pytest.approx(1.0 - result.uncertainty)
+        assert 0 < len(result.scores) <= 6
+        assert result.uncertainty == pytest.approx(answer_uncertainty(result.scores))
+    assert report.summary.mc_accuracy is None
+
+
+def test_batching_matches_one_at_a_time(tiny) -> None:
+    _, model, tokenizer = tiny
+    items = [MC[0], FREEFORM[0], MC[1], FREEFORM[1], MC[2]]
+    batched = evaluate_model(model, tokenizer, items, CHUNKS, max_new_tokens=6, batch_size=8).results
+    single = evaluate_model(model, tokenizer, items, CHUNKS, max_new_tokens=6, batch_size=1).results
+    assert [r.index for r in batched] == [0, 1, 2, 3, 4]  # the items' order, although MC runs first
+    for a, b in zip(batched, single, strict=True):
+        for field in ("kind", "answer", "correct", "violation", "evidence"):
+            assert getattr(a, field) == getattr(b, field)
+        assert a.scores == pytest.approx(b.scores, abs=1e-4)
+        assert a.uncertainty == pytest.approx(b.uncertainty, abs=1e-4)
+
+
+def test_violation_is_a_wrong_answer_the_corpus_does_not_back(tiny) -> None:
+    _, model, tokenizer = tiny
+    item = BenchmarkItem("Which word?", "Zorblax", ("Zorblax", "Quintessa"))
+    picked = evaluate_model(model, tokenizer, [item], []).results[0].answer
+    other = next(c for c in item.choices if c != picked)
+    wrong = BenchmarkItem(item.question, other, item.choices)  # scoring ignores the key: same pick, now wrong
+    backed = [Chunk("c9", "d", 0, f"Which word? The word is {picked}.")]
+    result = evaluate_model(model, tokenizer, [wrong], backed).results[0]
+    assert (result.answer, result.correct, result.violation, result.evidence) == (picked, False, False, ["c9"])
+    result = evaluate_model(model, tokenizer, [wrong], CHUNKS).results[0]
+    assert (result.correct, result.violation) == (False, True)
+    right = evaluate_model(model, tokenizer, [BenchmarkItem(item.question, picked, item.choices)], CHUNKS)
+    assert (right.results[0].correct, right.results[0].violation) == (True, False)
+    assert right.summary.domain_violations == 0
+
+
+def test_progress_and_cancel(tiny) -> None:
+    _, model, tokenizer = tiny
+    items = [*MC, *FREEFORM]
+    calls: list[tuple[int, int]] = []
+
+    def record(done: int, total: int) -> None:
+        calls.append((done, total))
+
+    evaluate_model(model, tokenizer, items, CHUNKS, max_new_tokens=2, batch_size=2, on_progress=record)
+    assert calls == [(2, 5), (3, 5), (5, 5)]  # two MC batches, then one free-form batch
+
+    calls.clear()
+    with pytest.raises(Cancelled, match="after 2 of 5"):
+        evaluate_model(
+            model, tokenizer, items, CHUNKS, batch_size=2, on_progress=record, should_stop=lambda: bool(calls)
+        )
+    assert calls == [(2, 5)]
+
+
+def test_a_tokenizer_without_chat_template_gets_a_plain_prompt(tiny) -> None:
+    path, model, _ = tiny
+    plain = AutoTokenizer.from_pretrained(path)
+    plain.chat_template = None
+    ids = prompt_ids(plain, "Who discovered radium?")
+    assert plain.decode(ids) == f"Question: Who discovered radium?\n{ANSWER_INSTRUCTION}\nAnswer:\n"
+    report = evaluate_model(model, plain, [MC[1], FREEFORM[0]], CHUNKS, max_new_tokens=2)
+    assert report.results[0].answer in MC[1].choices
+
+
+def test_invalid_items_are_refused_before_any_model_work(tiny) -> None:
+    _, model, tokenizer = tiny
+    with pytest.raises(InvalidInput, match="not among its choices"):
+        evaluate_model(model, tokenizer, [BenchmarkItem("q?", "Rome", ("Paris", "Lyon"))], CHUNKS)
+    with pytest.raises(InvalidInput, match="empty choice"):
+        evaluate_model(model, tokenizer, [BenchmarkItem("q?", "Paris", ("Paris", " "))], CHUNKS)
+
+
+# peft 0.21's PeftModel.__init__ reads transformers 5's deprecated `is_gradient_checkpointing`.
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_peft_wrapped_model_scores_like_its_base(tiny) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    path, model, tokenizer = tiny
+    wrapped = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(path), LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+    )  # a fresh LoRA adapter is the identity (B = 0), so scores must not move
+    items = [MC[0], FREEFORM[0]]
+    base = evaluate_model(model, tokenizer, items, CHUNKS, max_new_tokens=4).results
+    wrapped.train()
+    peft = evaluate_model(wrapped, tokenizer, items, CHUNKS, max_new_tokens=4).results
+    assert wrapped.training  # the caller's mode is restored (training may evaluate mid-run)
+    for a, b in zip(base, peft, strict=True):
+        assert a.answer == b.answer
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)

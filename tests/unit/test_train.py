@@ -1,0 +1,210 @@
+"""LoRA training on a tiny random llama: tests that fail when training is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydantic
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from domalign.domain import TrainExample
+from domalign.errors import Cancelled, Conflict, InvalidInput
+from domalign.models.loader import load_base_model
+from domalign.train import TrainingConfig, train_lora
+from domalign.train.data import IGNORE_INDEX, encode_example, epoch_batches, render_chat
+
+FACTS = [
+    ("What colour is the Zorbex valve?", "The Zorbex valve is teal."),
+    ("Who maintains pump 7?", "Pump 7 is maintained by Ilse Varga."),
+    ("What pressure does line B run at?", "Line B runs at 40 bar."),
+    ("When is the filter replaced?", "The filter is replaced every 90 days."),
+]
+EXAMPLES = [TrainExample(q, a, kind="qa") for q, a in FACTS] * 4 + [
+    TrainExample(None, "Valves are inspected weekly. Pumps are inspected monthly.", kind="raw"),
+    TrainExample(None, "Line B carries coolant to the north hall.", kind="raw"),
+]
+
+
+def small_config(**overrides) -> TrainingConfig:
+    options = dict(
+        max_steps=6, learning_rate=1e-2, batch_size=4, lora_r=8, lora_alpha=16,
+        warmup_ratio=0.0, validation_fraction=0.0, max_seq_len=96,
+    )
+    return TrainingConfig(**{**options, **overrides})
+
+
+@pytest.fixture
+def model_and_tokenizer(tiny_model_dir, tmp_path):
+    return load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
+
+
+def snapshot(model) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_training_lowers_loss_changes_lora_and_leaves_base_bit_identical(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    # A random llama's final RMSNorm bounds its logits near uniform (loss ≈ ln(vocab)) whatever
+    # LoRA does; widening it gives the logit range a trained model has, so the loss can fall.
+    with torch.no_grad():
+        model.model.norm.weight.mul_(10)
+    before = snapshot(model)
+    grad_flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    progress = []
+
+    result = train_lora(
+        model, tokenizer, EXAMPLES, small_config(max_steps=20, validation_fraction=0.2),
+        output_dir=tmp_path / "adapter", checkpoint_dir=tmp_path / "ckpt", on_progress=progress.append,
+    )
+
+    assert result.steps == 20 and len(result.losses) == 20 and result.resumed_from_step is None
+    assert sum(result.losses[-5:]) / 5 < 0.8 * sum(result.losses[:5]) / 5
+    assert result.validation_loss is not None and result.validation_loss > 0
+    assert [p.step for p in progress] == list(range(1, 21))
+    assert progress[-1].total_steps == 20 and progress[-1].epoch > 1
+
+    files = {p.name for p in result.adapter_dir.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "training_config.json"} <= files
+    lora_b = {k: v for k, v in adapter_weights(result.adapter_dir).items() if "lora_B" in k}
+    assert len(lora_b) == 2 * 7  # 2 layers × 7 target modules
+    assert all(v.abs().max() > 0 for v in lora_b.values())  # PEFT initializes B to zeros
+
+    after = snapshot(model)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any("lora" in name for name, _ in model.named_modules())
+    assert {name: p.requires_grad for name, p in model.named_parameters()} == grad_flags
+    assert not model.training and not hasattr(model, "peft_config")
+
+
+def test_prompt_tokens_are_masked_and_raw_text_is_learned_whole(model_and_tokenizer):
+    _, tokenizer = model_and_tokenizer
+    question, answer = FACTS[0]
+    prefix, _ = render_chat(tokenizer, question, answer)
+
+    item = encode_example(tokenizer, TrainExample(question, answer, kind="qa"), small_config())
+    masked = [t for t, label in zip(item.input_ids, item.labels) if label == IGNORE_INDEX]
+    learned = [label for label in item.labels if label != IGNORE_INDEX]
+    assert tokenizer.decode(masked) == prefix
+    assert tokenizer.decode(learned).strip() == answer + tokenizer.eos_token
+    assert item.labels[: len(masked)] == [IGNORE_INDEX] * len(masked)  # the mask is one prefix
+
+    qa = TrainExample(question, answer, kind="qa")
+    whole = encode_example(tokenizer, qa, small_config(loss_on_completion_only=False))
+    assert whole.labels == whole.input_ids == item.input_ids
+
+    raw = encode_example(tokenizer, TrainExample(None, "Line B runs at 40 bar.", kind="raw"), small_config())
+    assert raw.labels == raw.input_ids and raw.input_ids[-1] == tokenizer.eos_token_id
+
+    truncated = encode_example(tokenizer, qa, small_config(max_seq_len=len(masked)))
+    assert truncated is None  # nothing of the answer left to learn
+
+
+def test_length_bucketing_covers_every_example_once_and_is_seeded():
+    lengths = [5, 50, 7, 48, 6, 49, 8, 47, 9, 46, 10, 45]
+    batches = epoch_batches(lengths, 2, seed=3, epoch=0)
+    assert sorted(i for batch in batches for i in batch) == list(range(12))
+    assert all(abs(lengths[a] - lengths[b]) <= 3 for a, b in batches)  # like lengths share a batch
+    assert batches == epoch_batches(lengths, 2, seed=3, epoch=0)
+    assert batches != epoch_batches(lengths, 2, seed=3, epoch=1)
+
+
+def test_resumed_run_matches_an_uninterrupted_one(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    # Dropout, accumulation, warmup and several epochs all carry state across the interruption.
+    config = small_config(
+        gradient_accumulation=2, warmup_ratio=0.3, lora_dropout=0.1, validation_fraction=0.1
+    )
+    straight = train_lora(
+        model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca"
+    )
+
+    calls = iter(range(100))
+    saved = []
+    with pytest.raises(Cancelled, match="step 3 of 6"):
+        train_lora(
+            model, tokenizer, EXAMPLES, config.model_copy(update={"checkpoint_every": 1}),
+            output_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb",
+            should_stop=lambda: next(calls) >= 3, on_checkpoint=saved.append,
+        )
+    assert saved == [1, 2, 3]
+    kept = sorted(p.name for p in (tmp_path / "cb").iterdir())
+    assert kept == ["step-2", "step-3"]  # only the newest two
+    assert not (tmp_path / "b").exists()
+
+    resumed = train_lora(
+        model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb"
+    )
+
+    assert resumed.resumed_from_step == 3 and resumed.steps == 6
+    assert resumed.losses == pytest.approx(straight.losses)
+    assert resumed.validation_loss == pytest.approx(straight.validation_loss)
+    a, b = adapter_weights(straight.adapter_dir), adapter_weights(resumed.adapter_dir)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_should_stop_saves_a_checkpoint_then_raises_cancelled(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    before = snapshot(model)
+    calls = iter(range(100))
+
+    with pytest.raises(Cancelled):
+        train_lora(
+            model, tokenizer, EXAMPLES, small_config(), output_dir=tmp_path / "out",
+            checkpoint_dir=tmp_path / "ckpt", should_stop=lambda: next(calls) >= 2,
+        )
+
+    checkpoint = tmp_path / "ckpt" / "step-2"
+    files = {p.name for p in checkpoint.iterdir()}
+    assert {"adapter_model.safetensors", "trainer_state.pt", "state.json", "training_config.json"} <= files
+    assert json.loads((checkpoint / "state.json").read_text())["step"] == 2
+    assert all(torch.equal(before[k], v) for k, v in snapshot(model).items())  # restored on cancel too
+
+    with pytest.raises(Conflict, match="learning_rate"):
+        train_lora(
+            model, tokenizer, EXAMPLES, small_config(learning_rate=1e-3),
+            output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
+        )
+
+
+def test_unknown_target_module_is_invalid_input(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    with pytest.raises(InvalidInput, match="target_modules"):
+        train_lora(
+            model, tokenizer, EXAMPLES, small_config(target_modules=["no_such_proj"]),
+            output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
+        )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"learning_rate": 0},
+        {"learning_rate": -1e-4},
+        {"lora_r": 0},
+        {"batch_size": 0},
+        {"lora_dropout": 1.0},
+        {"validation_fraction": 0.9},
+        {"target_modules": []},
+        {"max_steps": 0},
+        {"optimizer": "sgd"},
+    ],
+)
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(pydantic.ValidationError):
+        TrainingConfig(**bad)
+
+
+def test_config_defaults_are_documented_and_round_trip():
+    config = TrainingConfig()
+    assert TrainingConfig.model_validate_json(config.model_dump_json()) == config
+    assert all(field.description for field in TrainingConfig.model_fields.values())
+    assert config.target_modules[0] == "q_proj" and config.loss_on_completion_only
