@@ -11,7 +11,13 @@ from typing import Annotated
 
 import typer
 
-from domalign.errors import Conflict, DomalignError, InvalidInput, NotFound, Unauthorized
+from domalign.errors import (
+    Conflict,
+    DomalignError,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 
 app = typer.Typer(help="domalign: align a language model to your documents.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts and API keys.", no_args_is_help=True)
@@ -92,7 +98,7 @@ def models_list() -> None:
 def demo(
     url: Annotated[str | None, typer.Option(envvar="DOMALIGN_URL", help="Use this running server.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="DOMALIGN_API_KEY", help="Key for --url.")] = None,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 120,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 150,
 ) -> None:
     """Align the embedded model on a sample corpus and print before/after metrics."""
     from domalign.demo.run import run_demo

@@ -8,7 +8,13 @@ from typing import Any
 import httpx
 
 from domalign.errors import (
-    Conflict, DomalignError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized, UnknownBaseModel,
+    Conflict,
+    DomalignError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnknownBaseModel,
     UnsupportedMedia,
 )
 

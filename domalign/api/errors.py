@@ -6,8 +6,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from domalign.errors import (
-    Cancelled, Conflict, DomalignError, InvalidInput, NotFound, PayloadTooLarge, StageFailed,
-    Unauthorized, UnknownBaseModel, UnsupportedMedia,
+    Cancelled,
+    Conflict,
+    DomalignError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    StageFailed,
+    Unauthorized,
+    UnknownBaseModel,
+    UnsupportedMedia,
 )
 
 STATUS_CODES: dict[type[DomalignError], int] = {

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 from rich.console import Console
@@ -65,7 +65,7 @@ def _eta(status: dict) -> str:
     eta = (status.get("data") or {}).get("estimated_completion")
     if not eta:
         return "ETA --"
-    left = datetime.fromisoformat(eta.replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    left = datetime.fromisoformat(eta.replace("Z", "+00:00")) - datetime.now(UTC)
     return f"ETA {max(int(left.total_seconds()), 0) // 60}m{max(int(left.total_seconds()), 0) % 60:02d}s"
 
 

@@ -11,7 +11,12 @@ only when a file of their type arrives.
 
 from domalign.ingest.chunking import chunk_text, split_sentences
 from domalign.ingest.normalize import normalize_text
-from domalign.ingest.parsers import SUPPORTED_TYPES, ParsedDocument, detect_type, parse_document
+from domalign.ingest.parsers import (
+    SUPPORTED_TYPES,
+    ParsedDocument,
+    detect_type,
+    parse_document,
+)
 
 __all__ = [
     "SUPPORTED_TYPES",

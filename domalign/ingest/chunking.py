@@ -143,7 +143,7 @@ def _units(text: str, max_words: int) -> list[_Unit]:
 def _paragraph_spans(text: str) -> list[Span]:
     """(start, end) of each paragraph: the text between blank lines."""
     bounds = [0, *(pos for m in _PARAGRAPH.finditer(text) for pos in m.span()), len(text)]
-    return list(zip(bounds[::2], bounds[1::2]))
+    return list(zip(bounds[::2], bounds[1::2], strict=True))
 
 
 def _words(units: list[_Unit]) -> int:

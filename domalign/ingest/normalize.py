@@ -105,7 +105,7 @@ def reflow_lines(text: str) -> str:
         return ""
     short = 0.75 * widths[int(0.8 * (len(widths) - 1))]
     out = [lines[0]]
-    for prev, line in zip(lines, lines[1:]):  # prev: the raw line above, not the joined text
+    for prev, line in zip(lines, lines[1:], strict=False):  # prev: the raw line above, not the joined text
         if not line or not prev:
             out.append(line)
         elif _HYPHENATED.search(prev) and line[0].islower():

@@ -12,15 +12,13 @@ Nothing here keeps a model alive: the caller owns every model it loads.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from domalign.errors import InvalidInput
+from domalign.store.atomic import atomic_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -149,37 +147,10 @@ def _dequantize(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
 
 
 def _write_cache(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path) -> None:
-    """Save into a temporary sibling folder and rename it, so readers never see half a model."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
-    try:
+    """Save atomically, so a concurrent or later reader never sees half a model."""
+    with atomic_dir(target) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        _fsync_tree(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # a concurrent load that won the race is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _fsync_dir(target.parent)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for item in folder.iterdir():
-        if item.is_file():
-            with open(item, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

@@ -1,19 +1,18 @@
 """The blob store: files under one folder, addressed by relative keys, written atomically.
 
-Every write goes to a temporary file in the same folder, is fsynced, then renamed
-over the target, so a crash never leaves a half-written artifact behind.
+Every write is atomic (``domalign.store.atomic``), so a crash never leaves a
+half-written artifact behind.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from domalign.errors import InvalidInput
+from domalign.store.atomic import write_file
 
 
 class BlobStore:
@@ -34,19 +33,7 @@ class BlobStore:
         return self.path(key).exists()
 
     def write_bytes(self, key: str, data: bytes) -> Path:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_file(self.path(key), data)
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()

@@ -16,7 +16,12 @@ Data flows one way through the modules:
 Everything is rule-based, pure Python and deterministic for a given seed.
 """
 
-from domalign.synth.pipeline import SynthesisConfig, SynthesisResult, generate_benchmark, synthesize
+from domalign.synth.pipeline import (
+    SynthesisConfig,
+    SynthesisResult,
+    generate_benchmark,
+    synthesize,
+)
 from domalign.synth.split import ngram_overlap
 
 __all__ = ["SynthesisConfig", "SynthesisResult", "generate_benchmark", "ngram_overlap", "synthesize"]

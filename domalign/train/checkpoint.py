@@ -15,17 +15,13 @@ crash leaves either a whole checkpoint or none; readers ignore hidden folders.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from domalign.errors import Conflict
+from domalign.store.atomic import atomic_dir
 from domalign.train.config import TrainingConfig
 
 KEEP = 2
@@ -40,26 +36,6 @@ class CheckpointState:
     micro_batch: int
     losses: list[float]
     fingerprint: str
-
-
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success fsync it and rename it to ``target`` (replacing it)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
-    try:
-        yield tmp
-        _fsync_tree(tmp)
-        if target.exists():  # a rename cannot replace a non-empty folder: move the old one aside
-            old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:8]}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -148,19 +124,3 @@ def restore_rng(rng: dict) -> None:
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _fsync_tree(folder: Path) -> None:
-    for item in folder.rglob("*"):
-        if item.is_file():
-            with open(item, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -27,7 +27,9 @@ class TrainingConfig(BaseModel):
     )
 
     # --- optimizer and schedule
-    learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak AdamW learning rate.")
+    learning_rate: float = Field(
+        1e-3, gt=0, le=1, description="Peak AdamW learning rate (1e-3 suits LoRA on models of ~100M parameters)."
+    )
     batch_size: int = Field(8, ge=1, le=1024, description="Sequences per forward pass.")
     gradient_accumulation: int = Field(
         1, ge=1, le=1024, description="Forward passes per optimizer step (effective batch = batch_size × this)."

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from domalign.domain import TrainExample
 from domalign.errors import Cancelled, InvalidInput
+from domalign.store.atomic import atomic_dir
 from domalign.train.checkpoint import (
     CheckpointState,
-    atomic_dir,
     list_checkpoints,
     load_checkpoint,
     remove_stale_temporaries,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from domalign.domain import BenchmarkItem, benchmark_item_from_dict, benchmark_item_to_dict
+from domalign.domain import (
+    BenchmarkItem,
+    benchmark_item_from_dict,
+    benchmark_item_to_dict,
+)
 from domalign.errors import Conflict
 from domalign.ids import new_id
 from domalign.status import RUNNING
@@ -18,7 +22,9 @@ def _items_key(benchmark_id: str) -> str:
     return f"benchmarks/{benchmark_id}/items.json"
 
 
-def create_generated(ctx: Context, owner_id: str, doc_ids: list[str], num_questions: int, name: str | None) -> Benchmark:
+def create_generated(
+    ctx: Context, owner_id: str, doc_ids: list[str], num_questions: int, name: str | None
+) -> Benchmark:
     """Queue the generation of a benchmark from documents; the worker fills it in."""
     require_ready_documents(ctx, owner_id, doc_ids)
     row = Benchmark(

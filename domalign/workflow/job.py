@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from domalign.errors import Cancelled, DomalignError
 from domalign.status import AlignmentStatus, transition

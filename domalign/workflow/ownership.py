@@ -14,6 +14,6 @@ T = TypeVar("T")
 def load_owned(session: Session, table: type[T], object_id: str, owner_id: str, label: str) -> T:
     """Return the row ``object_id`` of ``table`` if ``owner_id`` owns it, else raise NotFound."""
     row = session.get(table, object_id)
-    if row is None or getattr(row, "owner_id") != owner_id:
+    if row is None or row.owner_id != owner_id:
         raise NotFound(f"{label} '{object_id}' not found")
     return row

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from domalign.errors import DomalignError, InvalidInput
 from domalign.status import RUNNING
 from domalign.store.tables import Alignment, Benchmark, utcnow
 from domalign.workflow import benchmarks
@@ -41,9 +42,17 @@ class ModelCache:
             from domalign.models.loader import load_base_model
             from domalign.workflow.catalog import get_base_model
 
-            self._value = None  # free the previous model before loading the next
+            self._key, self._value = None, None  # free the previous model before loading the next
             source = get_base_model(self._ctx, base_model_id).source
-            self._value = load_base_model(source, cache_dir=self._ctx.settings.model_cache_dir)
+            try:
+                self._value = load_base_model(source, cache_dir=self._ctx.settings.model_cache_dir)
+            except DomalignError:
+                raise
+            except Exception as exc:  # any library's error: say which model and where
+                raise InvalidInput(
+                    f"could not load base model '{base_model_id}' from {source} "
+                    f"({type(exc).__name__}: {exc}); check its files or register it again"
+                ) from exc
             self._key = base_model_id
         return self._value
 

@@ -26,7 +26,8 @@ def test_unknown_or_foreign_documents_are_404(api, other_api, corpus_ids):
 
 
 def test_foreign_benchmark_is_404(api, other_api, corpus_ids):
-    other_docs = other_api.post("/documents", files=[("files", ("m.txt", b"Mallory's notes on the Pellam barge.", "text/plain"))])
+    note = ("m.txt", b"Mallory's notes on the Pellam barge.", "text/plain")
+    other_docs = other_api.post("/documents", files=[("files", note)])
     doc_id = other_docs.json()["document_ids"][0]
     bench = api.post("/benchmark/upload", data={"name": "a"},
                      files={"file": ("b.json", b'[{"question": "q?", "answer": "a"}]', "application/json")})

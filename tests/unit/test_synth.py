@@ -6,7 +6,12 @@ import pytest
 
 from domalign.domain import BenchmarkItem, Chunk
 from domalign.errors import InvalidInput
-from domalign.synth import SynthesisConfig, generate_benchmark, ngram_overlap, synthesize
+from domalign.synth import (
+    SynthesisConfig,
+    generate_benchmark,
+    ngram_overlap,
+    synthesize,
+)
 from domalign.synth.facts import extract_facts, normalize
 
 # Three short fictional documents, written for this test.

@@ -32,6 +32,7 @@ def small_config(**overrides) -> TrainingConfig:
     options = dict(
         max_steps=6, learning_rate=1e-2, batch_size=4, lora_r=8, lora_alpha=16,
         warmup_ratio=0.0, validation_fraction=0.0, max_seq_len=96,
+        num_threads=1,  # a tiny model gains nothing from more, and OpenMP threads stall when cores are shared
     )
     return TrainingConfig(**{**options, **overrides})
 
@@ -90,7 +91,7 @@ def test_prompt_tokens_are_masked_and_raw_text_is_learned_whole(model_and_tokeni
     prefix, _ = render_chat(tokenizer, question, answer)
 
     item = encode_example(tokenizer, TrainExample(question, answer, kind="qa"), small_config())
-    masked = [t for t, label in zip(item.input_ids, item.labels) if label == IGNORE_INDEX]
+    masked = [t for t, label in zip(item.input_ids, item.labels, strict=True) if label == IGNORE_INDEX]
     learned = [label for label in item.labels if label != IGNORE_INDEX]
     assert tokenizer.decode(masked) == prefix
     assert tokenizer.decode(learned).strip() == answer + tokenizer.eos_token

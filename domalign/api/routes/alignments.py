@@ -7,7 +7,12 @@ from fastapi import APIRouter, Query, status
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.schemas import iso
 from domalign.api.schemas.alignments import (
-    AlignmentCreate, AlignmentCreated, AlignmentList, AlignmentProject, AlignmentStatusResponse, EventList,
+    AlignmentCreate,
+    AlignmentCreated,
+    AlignmentList,
+    AlignmentProject,
+    AlignmentStatusResponse,
+    EventList,
 )
 from domalign.workflow import alignments
 from domalign.workflow.alignments import AlignmentRequest

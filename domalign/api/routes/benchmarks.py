@@ -9,7 +9,12 @@ from pydantic import TypeAdapter, ValidationError
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.routes.documents import read_limited
 from domalign.api.schemas.benchmarks import (
-    BenchmarkCreate, BenchmarkCreated, BenchmarkData, BenchmarkInfo, BenchmarkItemIn, BenchmarkItemOut,
+    BenchmarkCreate,
+    BenchmarkCreated,
+    BenchmarkData,
+    BenchmarkInfo,
+    BenchmarkItemIn,
+    BenchmarkItemOut,
     BenchmarkList,
 )
 from domalign.errors import InvalidInput

@@ -5,7 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile, status
 
 from domalign.api.deps import Ctx, CurrentUser
-from domalign.api.schemas.documents import DocumentInfo, DocumentList, DocumentUploadResponse
+from domalign.api.schemas.documents import (
+    DocumentInfo,
+    DocumentList,
+    DocumentUploadResponse,
+)
 from domalign.errors import InvalidInput, PayloadTooLarge
 from domalign.workflow import documents
 from domalign.workflow.documents import Upload
