@@ -29,4 +29,5 @@ def test_embedded_model_alignment(api, corpus_ids):
     events = api.get(f"/alignment/{alignment_id}/events").json()["events"]
     losses = [e["data"]["loss"] for e in events if e["type"] == "train_metrics"]
     assert losses and all(0 < loss < 20 for loss in losses)
-    assert [e["data"]["step"] for e in events if e["type"] == "checkpoint_saved"] == [4, 8]
+    # a checkpoint every 4 steps; the last step writes the final adapter instead
+    assert [e["data"]["step"] for e in events if e["type"] == "checkpoint_saved"] == [4]
