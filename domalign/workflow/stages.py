@@ -149,7 +149,8 @@ class Evaluate:
         eval_id = new_id("eval")
         with job.ctx.db.session() as session:
             session.add(Evaluation(
-                id=eval_id, owner_id=job.spec.owner_id, model_id=job.spec.id, benchmark_id=job.benchmark_id,
+                id=eval_id, owner_id=job.spec.owner_id, model_id=job.spec.base_model,
+                benchmark_id=job.benchmark_id,
                 alignment_id=job.spec.id, summary={"before": before, "after": after},
                 details_key=job.key("eval_evaluate.json"),
             ))
@@ -181,6 +182,8 @@ class Register:
                 base_model=job.spec.base_model, adapter_key=job.key("adapter"),
             ))
             row.model_id = model_id
+            if row.evaluation_id:  # the evaluation ran before the model had an id
+                session.get(Evaluation, row.evaluation_id).model_id = model_id
         return {"model_id": model_id}
 
 
