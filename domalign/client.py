@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ class Client:
 
     def alignment_events(self, alignment_id: str, after: int = 0) -> dict:
         return self._call("GET", f"/alignment/{alignment_id}/events", params={"after": after})
+
+    def upload_benchmark(self, items: list[dict], name: str, description: str | None = None) -> str:
+        data = {"name": name, **({"description": description} if description else {})}
+        files = {"file": ("benchmark.json", json.dumps(items).encode(), "application/json")}
+        return self._call("POST", "/benchmark/upload", data=data, files=files)["id"]
+
+    def all_events(self, alignment_id: str) -> list[dict]:
+        """Every event of an alignment, following the paging cursor."""
+        events, after = [], 0
+        while page := self.alignment_events(alignment_id, after)["events"]:
+            events += page
+            after = page[-1]["id"]
+        return events
 
     def cancel_alignment(self, alignment_id: str) -> dict:
         return self._call("POST", f"/alignment/{alignment_id}/cancel")

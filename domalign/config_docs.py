@@ -10,7 +10,7 @@ from pydantic_core import PydanticUndefined
 
 from domalign.config import Settings
 from domalign.train.config import TrainingConfig
-from domalign.workflow.options import SynthesisOptions
+from domalign.workflow.options import EvaluationOptions, SynthesisOptions
 
 
 def _default(field) -> str:  # noqa: ANN001
@@ -49,6 +49,11 @@ def render() -> str:
         "The `synthesis` object of `POST /api/v3/alignment/create`.",
         "",
         *_table(SynthesisOptions),
+        "",
+        "## Evaluation options",
+        "The `evaluation` object of `POST /api/v3/alignment/create`.",
+        "",
+        *_table(EvaluationOptions),
         "",
     ]
     return "\n".join(lines)

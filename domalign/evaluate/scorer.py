@@ -58,8 +58,28 @@ def prompt_ids(tokenizer: Any, question: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]  # the template wrote any BOS
 
 
-def _choice_ids(tokenizer: Any, choice: str) -> list[int]:
-    return tokenizer(choice, add_special_tokens=False)["input_ids"]
+GROUNDING_HEADER = "Answer from these passages of the documents."
+"""Opens a grounded prompt; the retrieved passages follow, numbered, then the question."""
+
+
+def grounded_question(question: str, passages: Sequence[str]) -> str:
+    """The question with retrieved passages in front, as a grounded (RAG) prompt asks it."""
+    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
+    return f"{GROUNDING_HEADER}\n\n{numbered}\n\nQuestion: {question}"
+
+
+def item_prompt_ids(tokenizer: Any, item: BenchmarkItem, passages: Sequence[str] = ()) -> list[int]:
+    """A cloze item is continued as raw text (passages first); any other item is a chat question."""
+    if item.kind == "cloze":
+        text = "".join(f"{p}\n\n" for p in passages) + item.question
+        return tokenizer(text)["input_ids"]
+    return prompt_ids(tokenizer, grounded_question(item.question, passages) if passages else item.question)
+
+
+def _choice_ids(tokenizer: Any, item: BenchmarkItem, choice: str) -> list[int]:
+    """A cloze continuation starts with a space (the prefix ends on a word); a reply does not."""
+    text = f" {choice}" if item.kind == "cloze" else choice
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 def _device(model: Any) -> torch.device:
@@ -162,12 +182,14 @@ class _Answer(NamedTuple):
     scores: list[float]
 
 
-def _mc_answers(model: Any, tokenizer: Any, items: list[BenchmarkItem], batch_size: int) -> list[_Answer]:
+def _mc_answers(
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int
+) -> list[_Answer]:
     """Pick each item's choice with the highest mean token log-probability."""
     sequences = []
-    for item in items:
-        prompt = prompt_ids(tokenizer, item.question)
-        sequences += [(prompt + _choice_ids(tokenizer, c), len(prompt)) for c in item.choices or ()]
+    for item, context in zip(items, passages, strict=True):
+        prompt = item_prompt_ids(tokenizer, item, context)
+        sequences += [(prompt + _choice_ids(tokenizer, item, c), len(prompt)) for c in item.choices or ()]
     flat = iter(score_continuations(model, sequences, batch_size))
     answers = []
     for item in items:
@@ -179,9 +201,11 @@ def _mc_answers(model: Any, tokenizer: Any, items: list[BenchmarkItem], batch_si
     return answers
 
 
-def _freeform_answers(model: Any, tokenizer: Any, items: list[BenchmarkItem], max_new_tokens: int) -> list[_Answer]:
+def _freeform_answers(
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], max_new_tokens: int
+) -> list[_Answer]:
     """Greedy-answer a batch; confidence is the geometric-mean token probability."""
-    prompts = [prompt_ids(tokenizer, item.question) for item in items]
+    prompts = [item_prompt_ids(tokenizer, item, context) for item, context in zip(items, passages, strict=True)]
     answers = []
     for item, (text, logprobs) in zip(items, generate_answers(model, tokenizer, prompts, max_new_tokens), strict=True):
         uncertainty = answer_uncertainty(logprobs)
@@ -208,6 +232,10 @@ def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: B
     )
 
 
+def _passages(bm25: BM25Index, item: BenchmarkItem, k: int) -> list[str]:
+    return [chunk.text for chunk, _ in bm25.search(item.question, k=k)] if k else []
+
+
 def _plan(items: Sequence[BenchmarkItem], batch_size: int) -> list[tuple[str, list[tuple[int, BenchmarkItem]]]]:
     """Batches of ``(index, item)`` of one kind each: multiple-choice first, then free-form."""
     by_kind: dict[str, list[tuple[int, BenchmarkItem]]] = {"mc": [], "freeform": []}
@@ -230,6 +258,8 @@ def evaluate_model(
     batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    grounded: bool = False,
+    passages_per_question: int = 3,
 ) -> EvaluationReport:
     """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
 
@@ -237,7 +267,9 @@ def evaluate_model(
     free-form); ``on_progress(done, total)`` follows each batch and
     ``should_stop()`` is asked before each, raising :class:`Cancelled`. A PEFT
     model works as is; its train/eval mode is restored afterwards. Results come
-    back in the items' order.
+    back in the items' order. ``grounded`` puts the ``passages_per_question``
+    chunks that BM25 ranks best for each question in front of it (retrieval-
+    augmented answering); closed-book otherwise.
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
@@ -251,10 +283,11 @@ def evaluate_model(
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
                 batch_items = [item for _, item in batch]
+                passages = [_passages(bm25, item, passages_per_question if grounded else 0) for item in batch_items]
                 if kind == "mc":
-                    answers = _mc_answers(model, tokenizer, batch_items, batch_size)
+                    answers = _mc_answers(model, tokenizer, batch_items, passages, batch_size)
                 else:
-                    answers = _freeform_answers(model, tokenizer, batch_items, max_new_tokens)
+                    answers = _freeform_answers(model, tokenizer, batch_items, passages, max_new_tokens)
                 results += [_result(i, item, kind, a, bm25) for (i, item), a in zip(batch, answers, strict=True)]
                 done += len(batch)
                 if on_progress is not None:

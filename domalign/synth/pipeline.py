@@ -49,12 +49,14 @@ def synthesize(
     num_benchmark: int,
     config: SynthesisConfig = SynthesisConfig(),
     benchmark: Sequence[BenchmarkItem] | None = None,
+    exclude_questions: Sequence[str] = (),
 ) -> SynthesisResult:
     """Make the training set and, unless ``benchmark`` is given, a held-out benchmark of ``num_benchmark`` items.
 
     A given benchmark (uploaded by the user) is returned as is; training items
     that contain one of its questions are dropped, as are any that contain a
-    generated question. Raises ``InvalidInput`` when the chunks hold no fact.
+    generated question or one of ``exclude_questions`` (other evaluation sets).
+    Raises ``InvalidInput`` when the chunks hold no fact.
     """
     facts = _facts(chunks)
     phrasings = {f.key: phrase(f) for f in facts}
@@ -66,7 +68,7 @@ def synthesize(
     else:
         bench, held_out = list(benchmark), set()
     train = _training_items(chunks, facts, phrasings, held_out, pools, config)
-    dropped = leaked(train, [b.question for b in bench])
+    dropped = leaked(train, [b.question for b in bench] + list(exclude_questions))
     train = [ex for i, ex in enumerate(train) if i not in dropped]
     train = _sample(train, config)
     return SynthesisResult(train, bench, _overlap_report(train, bench, len(facts), len(dropped)))

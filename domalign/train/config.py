@@ -12,7 +12,7 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 
 # Options that change how a run is executed but not what it computes; a run may
 # resume from a checkpoint written with different values of these.
-RUNTIME_ONLY_FIELDS = frozenset({"checkpoint_every", "num_threads"})
+RUNTIME_ONLY_FIELDS = frozenset({"checkpoint_every", "num_threads", "max_time_s"})
 
 
 class TrainingConfig(BaseModel):
@@ -24,6 +24,11 @@ class TrainingConfig(BaseModel):
     epochs: float = Field(3, gt=0, le=100, description="Passes over the training set; fractions allowed.")
     max_steps: int | None = Field(
         None, ge=1, description="Optimizer steps to run; overrides `epochs` when set."
+    )
+
+    max_time_s: float | None = Field(
+        None, gt=0, description="Stop training after this many seconds and keep the adapter as it is then "
+        "(compare recipes at equal wall time)."
     )
 
     # --- optimizer and schedule

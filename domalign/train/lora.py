@@ -172,7 +172,7 @@ class _Loop:
 
     def run(self, on_progress, on_checkpoint, should_stop) -> None:
         self.model.train()
-        while self.state.step < self.total:
+        while self.state.step < self.total and not self._out_of_time():
             if should_stop is not None and should_stop():
                 path = self._checkpoint(on_checkpoint)
                 raise Cancelled(
@@ -189,6 +189,10 @@ class _Loop:
                 on_progress(TrainProgress(self.state.step, self.total, epoch, loss, learning_rate, elapsed))
             if self.state.step % self.config.checkpoint_every == 0 and self.state.step < self.total:
                 self._checkpoint(on_checkpoint)
+
+    def _out_of_time(self) -> bool:
+        budget = self.config.max_time_s
+        return budget is not None and time.monotonic() - self._started >= budget
 
     def _optimizer_step(self) -> float:
         """One update over ``gradient_accumulation`` micro-batches; returns the mean token loss."""

@@ -35,10 +35,10 @@ def create_alignment(ctx: Context, owner_id: str, req: AlignmentRequest) -> Alig
     get_base_model(ctx, req.base_model)
     require_ready_documents(ctx, owner_id, req.document_ids)
     with ctx.db.session() as session:
-        if req.benchmark_id:
-            bench = load_owned(session, Benchmark, req.benchmark_id, owner_id, "benchmark")
+        for bench_id in filter(None, [req.benchmark_id, *req.options.evaluation.extra_benchmark_ids]):
+            bench = load_owned(session, Benchmark, bench_id, owner_id, "benchmark")
             if bench.status != "completed":
-                raise Conflict(f"benchmark '{req.benchmark_id}' is {bench.status}; wait until it is completed")
+                raise Conflict(f"benchmark '{bench_id}' is {bench.status}; wait until it is completed")
         row = Alignment(
             id=new_id("alignment"), owner_id=owner_id, name=req.name, description=req.description,
             base_model=req.base_model, document_ids=req.document_ids, benchmark_id=req.benchmark_id,

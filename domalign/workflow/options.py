@@ -16,10 +16,29 @@ class SynthesisOptions(BaseModel):
         default=40, ge=2, le=5000, description="Size of the generated held-out benchmark."
     )
     seed: int = Field(default=0, description="Seed of every random choice in synthesis.")
-    paraphrases_per_fact: int = Field(default=4, ge=1, le=20, description="Question phrasings per fact.")
+    paraphrases_per_fact: int = Field(default=4, ge=0, le=20, description="Question phrasings per fact.")
     cloze_per_fact: int = Field(default=2, ge=0, le=10, description="Cloze items per fact.")
     include_raw_passages: bool = Field(default=True, description="Add raw passages for continued pre-training.")
+    include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
+
+
+class EvaluationOptions(BaseModel):
+    """What the baseline and evaluate stages measure besides the closed-book benchmark score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grounded: bool = Field(
+        default=False,
+        description="Also score base and aligned model with retrieved passages in the prompt (RAG); "
+        "reported in report.grounded.",
+    )
+    passages_per_question: int = Field(default=3, ge=1, le=20, description="Passages retrieved when grounded.")
+    extra_benchmark_ids: list[str] = Field(
+        default_factory=list, max_length=10,
+        description="More benchmarks scored before and after (e.g. general knowledge, to measure forgetting); "
+        "reported in report.extra_benchmarks.",
+    )
 
 
 class AlignmentOptions(BaseModel):
@@ -27,3 +46,4 @@ class AlignmentOptions(BaseModel):
 
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     synthesis: SynthesisOptions = Field(default_factory=SynthesisOptions)
+    evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)

@@ -7,6 +7,7 @@ atomically before returning, and leaves retry, resume and failure to the runner.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -52,10 +53,14 @@ class Synthesize:
         config = SynthesisConfig(
             seed=opts.seed, paraphrases_per_fact=opts.paraphrases_per_fact,
             cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
-            max_train_items=opts.max_train_items,
+            include_mc=opts.include_mc, max_train_items=opts.max_train_items,
         )
-        given = benchmarks.load_items(job.ctx, job.spec.owner_id, job.benchmark_id) if job.benchmark_id else None
-        result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config, benchmark=given)
+        owner = job.spec.owner_id
+        given = benchmarks.load_items(job.ctx, owner, job.benchmark_id) if job.benchmark_id else None
+        extra = [item.question for bid in job.spec.options.evaluation.extra_benchmark_ids
+                 for item in benchmarks.load_items(job.ctx, owner, bid)]
+        result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config,
+                            benchmark=given, exclude_questions=extra)
         job.report(self.name, 0.8)
         if given is None:
             self._save_benchmark(job, result.benchmark)
@@ -78,19 +83,37 @@ class Synthesize:
         job.benchmark_id = bench_id
 
 
+def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
+    """(name, items, grounded) of every evaluation a stage makes: closed-book first."""
+    opts = job.spec.options.evaluation
+    main = benchmarks.load_items(job.ctx, job.spec.owner_id, job.benchmark_id)
+    runs = [("closed_book", main, False)]
+    if opts.grounded:
+        runs.append(("grounded", main, True))
+    runs += [(bid, benchmarks.load_items(job.ctx, job.spec.owner_id, bid), False) for bid in opts.extra_benchmark_ids]
+    return runs
+
+
 def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, Any]:
+    """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary."""
     from domalign.evaluate import evaluate_model
 
-    items = benchmarks.load_items(job.ctx, job.spec.owner_id, job.benchmark_id)
-    report = evaluate_model(
-        model, tokenizer, items, _chunks(job),
-        on_progress=lambda done, total: job.report(stage, done / max(total, 1)),
-        should_stop=job.should_stop,
-    )
-    payload = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
-    job.ctx.blobs.write_json(job.key(f"eval_{stage}.json"), payload)
-    job.event(EventType.EVALUATION, stage, **payload["summary"])
-    return payload["summary"]
+    runs, chunks = _runs(job), _chunks(job)
+    total, done, out = sum(len(items) for _, items, _ in runs), 0, {}
+    for name, items, grounded in runs:
+        started = time.monotonic()
+        report = evaluate_model(
+            model, tokenizer, items, chunks, grounded=grounded,
+            passages_per_question=job.spec.options.evaluation.passages_per_question,
+            on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
+            should_stop=job.should_stop,
+        )
+        done += len(items)
+        out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
+        job.event(EventType.EVALUATION, stage, run=name, seconds=round(time.monotonic() - started, 2),
+                  **out[name]["summary"])
+    job.ctx.blobs.write_json(job.key(f"eval_{stage}.json"), {**out["closed_book"], "runs": out})
+    return out["closed_book"]["summary"]
 
 
 class Baseline:
@@ -142,7 +165,21 @@ class Evaluate:
         finally:
             model.unload()  # restore the cached base model for the next job
         self._record(job, job.ctx.blobs.read_json(job.key("eval_baseline.json"))["summary"], after)
+        self._report_other_runs(job)
         return after
+
+    @staticmethod
+    def _report_other_runs(job: JobRun) -> None:
+        """Grounded and extra-benchmark summaries, before and after, into the alignment's report."""
+        before = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"]
+        after = job.ctx.blobs.read_json(job.key("eval_evaluate.json"))["runs"]
+        pairs = {name: {"before": before[name]["summary"], "after": after[name]["summary"]}
+                 for name in after if name != "closed_book"}
+        extra = {name: pair for name, pair in pairs.items() if name != "grounded"}
+        with job.ctx.db.session() as session:
+            row = session.get(Alignment, job.spec.id)
+            row.report = {**row.report, **({"grounded": pairs["grounded"]} if "grounded" in pairs else {}),
+                          **({"extra_benchmarks": extra} if extra else {})}
 
     @staticmethod
     def _record(job: JobRun, before: dict, after: dict) -> None:

@@ -34,10 +34,18 @@ def test_foreign_benchmark_is_404(api, other_api, corpus_ids):
     assert create(other_api, [doc_id], benchmark_id=bench.json()["id"]).status_code == 404
 
 
-@pytest.mark.parametrize("training", [{"learning_rate": -1}, {"lora_r": 0}, {"no_such_option": 1}])
-def test_invalid_training_options_are_422(api, corpus_ids, training):
-    response = create(api, corpus_ids, training=training)
+@pytest.mark.parametrize("options", [
+    {"training": {"learning_rate": -1}}, {"training": {"lora_r": 0}}, {"training": {"no_such_option": 1}},
+    {"synthesis": {"cloze_per_fact": -1}}, {"evaluation": {"passages_per_question": 0}},
+])
+def test_invalid_options_are_422(api, corpus_ids, options):
+    response = create(api, corpus_ids, **options)
     assert response.status_code == 422
+
+
+def test_unknown_extra_benchmark_is_404(api, corpus_ids):
+    response = create(api, corpus_ids, evaluation={"extra_benchmark_ids": ["benchmark_nope"]})
+    assert response.status_code == 404 and "benchmark_nope" in response.json()["detail"]
 
 
 def test_empty_document_list_is_422(api):

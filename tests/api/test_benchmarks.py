@@ -9,6 +9,7 @@ from tests.conftest import wait_for
 GOOD = [
     {"question": "Who founded the cooperative?", "answer": "Ansel Varro"},
     {"question": "How many ferries?", "answer": "four", "choices": ["two", "four", "six"]},
+    {"question": "The cooperative was founded by", "answer": "Ansel Varro", "kind": "cloze"},
 ]
 
 
@@ -25,8 +26,9 @@ def test_upload_list_data_delete(api):
     data = api.get(f"/benchmark/{bench_id}/data").json()
     assert [i["question"] for i in data["items"]] == [i["question"] for i in GOOD]
     assert data["items"][1]["choices"] == ["two", "four", "six"] and data["items"][1]["kind"] == "mc"
+    assert [i["kind"] for i in data["items"]] == ["freeform", "mc", "cloze"]
     assert bench_id in [b["id"] for b in api.get("/benchmark/list").json()["benchmarks"]]
-    assert api.get(f"/benchmark/status/{bench_id}").json()["item_count"] == 2
+    assert api.get(f"/benchmark/status/{bench_id}").json()["item_count"] == 3
     assert api.delete(f"/benchmark/{bench_id}").status_code == 204
     assert api.get(f"/benchmark/status/{bench_id}").status_code == 404
 

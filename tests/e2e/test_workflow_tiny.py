@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from domalign.api.schemas.alignments import AlignmentStatusResponse
@@ -23,10 +24,15 @@ def _follow(api, alignment_id, timeout=240):
 
 
 def test_tiny_alignment_end_to_end(api, corpus_ids, server):
+    general = [{"question": "What is the capital of Italy?", "answer": "Rome", "choices": ["Rome", "Oslo"]},
+               {"question": "How many legs does a spider have?", "answer": "eight"}]
+    general_id = api.post("/benchmark/upload", data={"name": "general"}, files={
+        "file": ("g.json", json.dumps(general).encode(), "application/json")}).json()["id"]
     started = time.monotonic()
     body = {"name": "ferries", "base_model": "tiny-llama", "document_ids": corpus_ids,
             "training": {"max_steps": 12, "batch_size": 4, "checkpoint_every": 5},
-            "synthesis": {"num_benchmark_questions": 12}}
+            "synthesis": {"num_benchmark_questions": 12},
+            "evaluation": {"grounded": True, "extra_benchmark_ids": [general_id]}}
     created = api.post("/alignment/create", json=body)
     assert created.status_code == 201 and created.json()["status"] == "pending"
     alignment_id = created.json()["id"]
@@ -56,6 +62,9 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert data["evaluation_results"]["total_questions"] >= 1
     synthesis = data["report"]["synthesis"]
     assert synthesis["exact_duplicates"] == 0 and synthesis["train_items"] > 0
+    for run in (data["report"]["grounded"], data["report"]["extra_benchmarks"][general_id]):
+        assert 0.0 <= run["before"]["accuracy"] <= 1.0 and 0.0 <= run["after"]["accuracy"] <= 1.0
+    assert data["report"]["extra_benchmarks"][general_id]["after"]["total_questions"] == 2
 
     events = api.get(f"/alignment/{alignment_id}/events").json()["events"]
     started_stages = [e["stage"] for e in events if e["type"] == "stage_started"]
@@ -69,7 +78,7 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     bench = api.get(f"/benchmark/{data['benchmark_id']}/data").json()["items"]
     assert len(bench) == data["evaluation_results"]["total_questions"]
     train = (server.home / "blobs" / "alignments" / alignment_id / "train.jsonl").read_text()
-    assert all(item["question"] not in train for item in bench)
+    assert all(item["question"] not in train for item in bench + general)
     assert (server.home / "blobs" / "alignments" / alignment_id / "adapter" / "adapter_config.json").exists()
 
     # finished jobs cannot be cancelled; they can be deleted

@@ -166,3 +166,35 @@ def test_peft_wrapped_model_scores_like_its_base(tiny) -> None:
     for a, b in zip(base, peft, strict=True):
         assert a.answer == b.answer
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
+
+
+def test_grounded_prompt_carries_the_best_passages(tiny) -> None:
+    from domalign.evaluate.scorer import GROUNDING_HEADER, item_prompt_ids
+
+    _, _, tokenizer = tiny
+    item = MC[1]
+    closed = tokenizer.decode(item_prompt_ids(tokenizer, item))
+    grounded = tokenizer.decode(item_prompt_ids(tokenizer, item, [CHUNKS[1].text]))
+    assert GROUNDING_HEADER not in closed and CHUNKS[1].text not in closed
+    assert GROUNDING_HEADER in grounded and f"[1] {CHUNKS[1].text}" in grounded and item.question in grounded
+
+
+def test_cloze_items_are_continued_as_raw_text(tiny) -> None:
+    from domalign.evaluate.scorer import item_prompt_ids
+
+    _, model, tokenizer = tiny
+    cloze = BenchmarkItem("Marie Curie discovered radium and polonium in", "1898", ("1898", "1789"), kind="cloze")
+    text = tokenizer.decode(item_prompt_ids(tokenizer, cloze, [CHUNKS[0].text]))
+    assert "<|im_start|>" not in text and text.endswith(cloze.question) and text.startswith(CHUNKS[0].text)
+    report = evaluate_model(model, tokenizer, [cloze, BenchmarkItem(cloze.question, "1898", kind="cloze")],
+                            CHUNKS, grounded=True, max_new_tokens=4)
+    assert [r.kind for r in report.results] == ["mc", "freeform"]
+    assert report.results[0].answer in cloze.choices and 0.0 <= report.summary.uncertainty <= 1.0
+
+
+def test_grounded_and_closed_book_differ_only_by_the_passages(tiny) -> None:
+    _, model, tokenizer = tiny
+    closed = evaluate_model(model, tokenizer, MC, CHUNKS)
+    grounded = evaluate_model(model, tokenizer, MC, CHUNKS, grounded=True, passages_per_question=2)
+    assert len(grounded.results) == len(closed.results) == len(MC)
+    assert [r.scores for r in grounded.results] != [r.scores for r in closed.results]

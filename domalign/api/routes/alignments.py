@@ -31,7 +31,7 @@ def build_router(prefix: str, include_in_schema: bool = True) -> APIRouter:
 
     @router.post("/create", status_code=status.HTTP_201_CREATED)
     def create_alignment(ctx: Ctx, user: CurrentUser, body: AlignmentCreate) -> AlignmentCreated:
-        options = AlignmentOptions(training=body.training, synthesis=body.synthesis)
+        options = AlignmentOptions(training=body.training, synthesis=body.synthesis, evaluation=body.evaluation)
         row = alignments.create_alignment(ctx, user.id, AlignmentRequest(
             name=body.name, base_model=body.base_model, document_ids=list(dict.fromkeys(body.document_ids)),
             options=options, benchmark_id=body.benchmark_id, workflow_id=body.workflow_id,

@@ -10,7 +10,7 @@ from domalign.api.schemas import iso
 from domalign.store.tables import Alignment
 from domalign.train.config import TrainingConfig
 from domalign.workflow.events import AlignmentEvent
-from domalign.workflow.options import SynthesisOptions
+from domalign.workflow.options import EvaluationOptions, SynthesisOptions
 
 StatusValue = Literal["pending", "completed", "deploying", "evaluating", "undeployed", "evaluated", "failed"]
 ProjectStatus = Literal["PENDING", "COMPLETED", "DEPLOYING", "EVALUATING", "UNDEPLOYED", "EVALUATED", "FAILED"]
@@ -31,6 +31,7 @@ class AlignmentCreate(BaseModel):
     description: str | None = None
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     synthesis: SynthesisOptions = Field(default_factory=SynthesisOptions)
+    evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)
 
 
 class AlignmentCreated(BaseModel):

@@ -29,9 +29,12 @@ class BenchmarkCreate(BaseModel):
 class BenchmarkItemIn(BaseModel):
     """One uploaded question; multiple choice when ``choices`` is given."""
 
-    question: str = Field(min_length=1)
+    question: str = Field(min_length=1, description="The question, or for a cloze item the text to continue.")
     answer: str = Field(min_length=1)
     choices: list[str] | None = None
+    kind: Literal["qa", "cloze"] = Field(
+        default="qa", description="'cloze': the model continues `question` as raw text instead of answering it."
+    )
 
     @model_validator(mode="after")
     def _answer_among_choices(self) -> BenchmarkItemIn:
@@ -44,7 +47,8 @@ class BenchmarkItemIn(BaseModel):
 
     def to_item(self) -> BenchmarkItem:
         choices = tuple(self.choices) if self.choices else None
-        return BenchmarkItem(self.question, self.answer, choices, "mc" if choices else "freeform")
+        kind = "cloze" if self.kind == "cloze" else ("mc" if choices else "freeform")
+        return BenchmarkItem(self.question, self.answer, choices, kind)
 
 
 class BenchmarkCreated(BaseModel):

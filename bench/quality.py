@@ -1,0 +1,188 @@
+"""How much does alignment teach? The product path against the baselines a user would pick instead.
+
+Runs against a domalign server (a local one is started unless --url is given):
+  1. upload the documents and the question set (held out: synthesis drops any training item
+     that contains one of its questions) plus a general-knowledge set (forgetting);
+  2. alignment A, the default recipe, evaluated closed-book and grounded (RAG) before and after;
+  3. alignment B, LoRA on the raw documents only, for the same training wall time as A;
+  4. one table: base closed-book, base + retrieval (RAG), raw-document fine-tuning, aligned
+     closed-book, aligned grounded — accuracy (multiple choice, free-form, mean), uncertainty,
+     domain violations, evaluation wall time — and gain recovered.
+
+Question sets: cloze probes (JSONL of {document, kind, prefix, target}; each probe becomes a
+multiple-choice item, distractors = targets of other probes of the same kind, and a free-form
+item), a JSON list of {question, answer, choices?}, or SQuAD-format JSON (XQuAD).
+
+  python bench/quality.py fictional --docs ../shared/data/fictional-knowledge/docs --first 20 \
+      --probes ../shared/data/fictional-knowledge/probes.jsonl --probe-kind paraphrase
+  python bench/quality.py squad --squad ../shared/data/xquad-en/xquad.en.json --first 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from domalign.client import Client
+from domalign.demo.run import follow, local_server
+
+HERE = Path(__file__).parent
+GENERAL = HERE / "data" / "general_knowledge.json"
+RAW_RECIPE = {"paraphrases_per_fact": 0, "cloze_per_fact": 0, "include_mc": False, "include_raw_passages": True}
+
+
+def probe_items(path: Path, documents: set[str], kind: str, seed: int = 0) -> list[dict]:
+    """Each probe of ``kind`` on ``documents`` twice: multiple choice (3 same-kind distractors) and free-form."""
+    probes = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    probes = [p for p in probes if p["kind"] == kind and p["document"] in documents]
+    rng = random.Random(seed)
+    targets = sorted({p["target"] for p in probes})
+    items = []
+    for probe in probes:
+        others = rng.sample([t for t in targets if t != probe["target"]], 3)
+        choices = [probe["target"], *others]
+        rng.shuffle(choices)
+        items.append({"question": probe["prefix"], "answer": probe["target"], "choices": choices, "kind": "cloze"})
+        items.append({"question": probe["prefix"], "answer": probe["target"], "kind": "cloze"})
+    return items
+
+
+def squad_corpus(path: Path, first: int, out_dir: Path) -> tuple[list[Path], list[dict]]:
+    """The first ``first`` paragraphs as documents, their questions as free-form items."""
+    paragraphs = [p for article in json.loads(path.read_text())["data"] for p in article["paragraphs"]][:first]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    docs, items = [], []
+    for i, paragraph in enumerate(paragraphs):
+        doc = out_dir / f"paragraph_{i:03d}.txt"
+        doc.write_text(paragraph["context"])
+        docs.append(doc)
+        items += [{"question": qa["question"], "answer": qa["answers"][0]["text"]} for qa in paragraph["qas"]]
+    return docs, items
+
+
+def stage_seconds(events: list[dict], stage: str) -> float:
+    """Wall time of one stage, from its started and finished events."""
+    times = {e["type"]: datetime.fromisoformat(e["created_at"]) for e in events if e.get("stage") == stage
+             and e["type"] in ("stage_started", "stage_finished")}
+    return (times["stage_finished"] - times["stage_started"]).total_seconds()
+
+
+def run_alignment(client: Client, name: str, base: str, doc_ids: list[str], body: dict) -> tuple[dict, list[dict]]:
+    alignment_id = client.create_alignment(name, base, doc_ids, **body)
+    print(f"{name}: {alignment_id}", file=sys.stderr)
+    status = follow(client, alignment_id, poll_s=5)
+    if status["status"] != "evaluated":
+        raise SystemExit(f"{name} ended {status['status']}: {status['data']['error']}")
+    return status["data"], client.all_events(alignment_id)
+
+
+def row(event: dict) -> dict:
+    keys = ("accuracy", "mc_accuracy", "freeform_accuracy", "uncertainty", "domain_violations", "total_questions")
+    return {**{k: event[k] for k in keys}, "eval_seconds": event["seconds"]}
+
+
+def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: list[dict]) -> dict:
+    doc_ids = client.upload_documents(docs)
+    bench_id = client.upload_benchmark(items, f"{args.name} questions")
+    general_id = client.upload_benchmark(json.loads(GENERAL.read_text()), "general knowledge")
+    training = {"max_time_s": args.train_seconds, "epochs": args.epochs}
+    evaluation = {"grounded": True, "extra_benchmark_ids": [general_id]}
+    started = time.monotonic()
+    aligned, events_a = run_alignment(client, "aligned", args.base_model, doc_ids, {
+        "benchmark_id": bench_id, "training": training, "evaluation": evaluation})
+    alignment_seconds = time.monotonic() - started
+    train_seconds = stage_seconds(events_a, "train")
+    raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
+        "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
+        "training": {"max_time_s": train_seconds, "epochs": 1000}})
+    report = aligned["report"]
+    before, after = _run(events_a, "baseline"), _run(events_a, "evaluate")
+    table = {
+        "base closed-book": row(before),
+        "base + retrieval (RAG)": row(_run(events_a, "baseline", "grounded")),
+        "raw-document fine-tuning": row(_run(events_b, "evaluate")),
+        "aligned closed-book": row(after),
+        "aligned grounded": row(_run(events_a, "evaluate", "grounded")),
+    }
+    rag, base_acc = table["base + retrieval (RAG)"]["accuracy"], before["accuracy"]
+    gain = (after["accuracy"] - base_acc) / (rag - base_acc) if rag != base_acc else None
+    forgetting = report["extra_benchmarks"][general_id]
+    return {
+        "name": args.name, "base_model": args.base_model, "documents": len(docs), "questions": len(items),
+        "table": table, "gain_recovered": gain,
+        "general_knowledge": {"before": forgetting["before"]["accuracy"], "after": forgetting["after"]["accuracy"]},
+        "synthesis": report["synthesis"],
+        "wall_seconds": {"alignment": round(alignment_seconds, 1), "train": round(train_seconds, 1),
+                         **{s: round(stage_seconds(events_a, s), 1) for s in ("synthesize", "baseline", "evaluate")}},
+        "raw_document_train_steps": _train_steps(events_b), "aligned_train_steps": _train_steps(events_a),
+    }
+
+
+def _run(events: list[dict], stage: str, run: str = "closed_book") -> dict:
+    """The evaluation event of one run (closed_book, grounded, or a benchmark id) in a stage."""
+    return next(e["data"] for e in events if e["type"] == "evaluation" and e["stage"] == stage
+                and e["data"]["run"] == run)
+
+
+def _train_steps(events: list[dict]) -> int | None:
+    finished = [e["data"] for e in events if e["type"] == "stage_finished" and e["stage"] == "train"]
+    return finished[0].get("steps") if finished else None
+
+
+def print_table(result: dict) -> None:
+    print(f"\n{result['name']}: {result['documents']} documents, {result['questions']} questions, "
+          f"base model {result['base_model']}")
+    print(f"{'':28} {'acc':>6} {'mc':>6} {'free':>6} {'unc':>6} {'viol':>5} {'eval s':>7}")
+    for name, r in result["table"].items():
+        free = "-" if r["freeform_accuracy"] is None else f"{r['freeform_accuracy']:.3f}"
+        mc = "-" if r["mc_accuracy"] is None else f"{r['mc_accuracy']:.3f}"
+        print(f"{name:28} {r['accuracy']:6.3f} {mc:>6} {free:>6} {r['uncertainty']:6.3f} "
+              f"{r['domain_violations']:5d} {r['eval_seconds']:7.1f}")
+    gain = result["gain_recovered"]
+    print(f"gain recovered: {'n/a' if gain is None else f'{gain:.2f}'}; general knowledge "
+          f"{result['general_knowledge']['before']:.3f} -> {result['general_knowledge']['after']:.3f}; "
+          f"wall seconds {result['wall_seconds']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="label of this run, e.g. fictional or xquad")
+    parser.add_argument("--docs", type=Path, help="folder of documents (with --probes or --questions)")
+    parser.add_argument("--probes", type=Path, help="cloze probes JSONL")
+    parser.add_argument("--probe-kind", default="paraphrase")
+    parser.add_argument("--questions", type=Path, help="JSON list of {question, answer, choices?}")
+    parser.add_argument("--squad", type=Path, help="SQuAD-format JSON: paragraphs become documents")
+    parser.add_argument("--first", type=int, default=20, help="use the first N documents / paragraphs")
+    parser.add_argument("--base-model", default="smollm2-135m-instruct")
+    parser.add_argument("--train-seconds", type=float, default=900, help="training wall-time budget")
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--url"), parser.add_argument("--api-key")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+
+    if args.squad:
+        docs, items = squad_corpus(args.squad, args.first, args.out / f"{args.name}-docs")
+    else:
+        docs = sorted(args.docs.iterdir())[: args.first]
+        if args.probes:
+            items = probe_items(args.probes, {d.name for d in docs}, args.probe_kind)
+        else:
+            items = json.loads(args.questions.read_text())
+    if args.url:
+        with Client(args.url, args.api_key, timeout=600) as client:
+            result = measure(client, args, docs, items)
+    else:
+        with local_server() as (url, key), Client(url, key, timeout=600) as client:
+            result = measure(client, args, docs, items)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"quality-{args.name}.json").write_text(json.dumps(result, indent=1))
+    print_table(result)
+
+
+if __name__ == "__main__":
+    main()
