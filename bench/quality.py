@@ -99,7 +99,7 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     train_seconds = stage_seconds(events_a, "train")
     raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
         "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
-        "training": {"max_time_s": train_seconds, "epochs": 1000}})
+        "training": {"max_time_s": train_seconds, "epochs": 100}})
     report = aligned["report"]
     before, after = _run(events_a, "baseline"), _run(events_a, "evaluate")
     table = {

@@ -5,6 +5,7 @@ Errors are mapped to one-line messages and exit codes here, in one place.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,10 @@ def exit_code_for(exc: DomalignError) -> int:
     return next((EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES), 1)
 
 
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def _context():
     from domalign.config import Settings
     from domalign.workflow.context import Context
@@ -49,6 +54,7 @@ def serve(
 
     from domalign.api.app import create_app
 
+    _log_to_stderr()
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
@@ -57,6 +63,7 @@ def worker() -> None:
     """Run a workflow worker without the HTTP server (shares the database and blob folder)."""
     from domalign.workflow.worker import Worker
 
+    _log_to_stderr()
     typer.echo("worker started; Ctrl-C stops it")
     Worker(_context()).run_forever()
 

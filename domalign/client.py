@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from domalign.errors import (
+    BadRequest,
     Conflict,
     DomalignError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
-    UnknownBaseModel,
     UnsupportedMedia,
 )
 
 _ERRORS: dict[int, type[DomalignError]] = {
-    400: UnknownBaseModel, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    400: BadRequest, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
     415: UnsupportedMedia, 422: InvalidInput,
 }
 
@@ -84,6 +85,18 @@ class Client:
             events += page
             after = page[-1]["id"]
         return events
+
+    def deploy(self, model_id: str, *, wait: bool = True, poll_s: float = 0.5) -> dict:
+        """Deploy an aligned model; with ``wait``, return the finished operation."""
+        op = self._call("POST", f"/models/deploy-model/{model_id}")
+        while wait and op["status"] == "PENDING":
+            time.sleep(poll_s)
+            op = self._call("GET", f"/models/deploy-model/{model_id}/status")
+        return op
+
+    def chat(self, model: str, messages: list[dict], **params: Any) -> dict:
+        """One OpenAI-shaped chat completion (the official ``openai`` client works as well)."""
+        return self._call("POST", "/inference/chat/completions", json={"model": model, "messages": messages, **params})
 
     def cancel_alignment(self, alignment_id: str) -> dict:
         return self._call("POST", f"/alignment/{alignment_id}/cancel")

@@ -4,12 +4,12 @@
     ├── NotFound            missing object, or one that belongs to another user (never a leak)
     ├── Conflict            the object's state forbids the action (invalid transition, in use)
     ├── InvalidInput        a request or file that cannot be used as given
+    ├── BadRequest          a request the current state of things refuses outright
     │   └── UnknownBaseModel
     ├── PayloadTooLarge     an upload over the configured limit
     ├── UnsupportedMedia    a file type domalign cannot parse
     ├── Unauthorized        missing or bad API key
-    ├── Cancelled           a job was cancelled while running
-    └── StageFailed         a workflow stage failed; carries the stage name
+    └── Cancelled           a job was cancelled (or its worker must stop) while running
 
 HTTP status codes and CLI exit codes are mapped from this tree in exactly one
 place each (``domalign.api.errors`` and ``domalign.cli``). Every message says
@@ -39,7 +39,11 @@ class InvalidInput(DomalignError):
     """The input is well-formed HTTP but cannot be used."""
 
 
-class UnknownBaseModel(InvalidInput):
+class BadRequest(DomalignError):
+    """The request is refused as a whole (an unknown base model, deleting a deployed model)."""
+
+
+class UnknownBaseModel(BadRequest):
     """The requested base model is not in the catalog."""
 
 
@@ -57,11 +61,3 @@ class Unauthorized(DomalignError):
 
 class Cancelled(DomalignError):
     """A running job noticed it was cancelled and stopped."""
-
-
-class StageFailed(DomalignError):
-    """A workflow stage failed; ``stage`` names it."""
-
-    def __init__(self, stage: str, message: str) -> None:
-        super().__init__(f"{stage}: {message}")
-        self.stage = stage

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,8 +9,11 @@ from fastapi import APIRouter, FastAPI
 
 from domalign import __version__
 from domalign.api.errors import install_error_handlers
-from domalign.api.routes import alignments, benchmarks, documents, models
+from domalign.api.routes import alignments, benchmarks, documents, inference, models
 from domalign.config import Settings
+from domalign.serve.engine import ServingEngine
+from domalign.workflow import deployments
+from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
 
 
@@ -22,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = Context.open(settings)
         app.state.ctx = ctx
+        app.state.engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id))
+        deployments.recover(ctx)
         worker = None
         if settings.worker_enabled:
             from domalign.workflow.worker import Worker
@@ -46,10 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(alignments.build_router("/alignment-project"))
     api.include_router(models.router)
     app.include_router(api)
+    app.include_router(inference.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    logging.getLogger("domalign").setLevel(logging.INFO)
     return app

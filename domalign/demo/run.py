@@ -93,7 +93,21 @@ def align_sample(client: Client, steps: int) -> dict:
         training={"max_steps": steps}, synthesis={"num_benchmark_questions": 40},
     )
     console.print(f"alignment {alignment_id} created on {EMBEDDED_MODEL_ID}")
-    return follow(client, alignment_id)
+    status = follow(client, alignment_id)
+    if status["status"] == "evaluated":
+        ask(client, status["data"]["model_id"])
+    return status
+
+
+def ask(client: Client, model_id: str) -> None:
+    """Deploy the aligned model and put one question to it through the chat API."""
+    if client.deploy(model_id)["status"] != "COMPLETED":
+        console.print(f"[red]deploying {model_id} failed")
+        return
+    question = "Who founded the Quillmere Ferry Cooperative?"
+    reply = client.chat(model_id, [{"role": "user", "content": question}], max_tokens=40, temperature=0)
+    console.print(f"[bold]Q:[/] {question}\n[bold]A:[/] {reply['choices'][0]['message']['content']} "
+                  f"(confidence {reply['confidence_score']:.0f}/100)")
 
 
 def run_demo(url: str | None, api_key: str | None, steps: int) -> None:

@@ -152,3 +152,17 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(32))
     stage: Mapped[str | None] = mapped_column(String(32), default=None)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DeploymentOp(Base):
+    """One deploy or undeploy request and its outcome (the deploy-model status routes)."""
+
+    __tablename__ = "deployment_ops"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    model_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # deploy | undeploy
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING | COMPLETED | FAILED
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    end_time: Mapped[datetime | None] = mapped_column(default=None)

@@ -94,6 +94,10 @@ def train_lora(
             loop = _Loop(peft_model, tokenizer, data, config, checkpoint_dir)
             loop.resume()
             loop.run(on_progress, on_checkpoint, should_stop)
+            if not loop.state.losses:
+                raise InvalidInput(
+                    f"training.max_time_s ({config.max_time_s} s) ended before the first step; give it more time"
+                )
             validation_loss = loop.validation_loss()
             with atomic_dir(output_dir) as tmp:
                 peft_model.save_pretrained(tmp)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, update
 
-from domalign.errors import Conflict, InvalidInput
+from domalign.errors import BadRequest, Conflict
 from domalign.ids import new_id
-from domalign.status import FINISHED, RUNNING, AlignmentStatus, transition
-from domalign.store.tables import AlignedModel, Alignment, Benchmark, utcnow
+from domalign.status import FINISHED, RUNNING, AlignmentStatus
+from domalign.store.tables import AlignedModel, Alignment, Benchmark, Evaluation, Event, utcnow
 from domalign.workflow import events
 from domalign.workflow.catalog import get_base_model
 from domalign.workflow.context import Context
@@ -82,30 +83,45 @@ def queue_position(ctx: Context, alignment: Alignment) -> int | None:
 
 
 def cancel_alignment(ctx: Context, owner_id: str, alignment_id: str) -> Alignment:
-    """Cancel a queued job at once, or ask the running worker to stop; 409 once finished."""
+    """Cancel a queued job at once, or ask the running worker to stop; 409 once finished.
+
+    A job nobody works on (never claimed, or its worker's lease ran out) fails in
+    one compare-and-set, so a worker cannot claim it in between.
+    """
+    stale = utcnow() - timedelta(seconds=ctx.settings.worker_lease_s)
     with ctx.db.session() as session:
         row = load_owned(session, Alignment, alignment_id, owner_id, "alignment")
         if row.status in FINISHED:
             raise Conflict(f"alignment '{alignment_id}' is already {row.status}; nothing to cancel")
         row.cancel_requested = True
         events.record(session, row.id, EventType.CANCEL_REQUESTED, row.stage)
-        if row.claimed_by is None:
-            row.status = transition(row.status, AlignmentStatus.FAILED).value
-            row.error, row.completed_at = "cancelled", utcnow()
+        session.flush()
+        unclaimed = or_(Alignment.claimed_by.is_(None), Alignment.heartbeat_at < stale)
+        failed = session.execute(
+            update(Alignment).where(Alignment.id == alignment_id, Alignment.status.in_(list(RUNNING)), unclaimed)
+            .values(status=AlignmentStatus.FAILED.value, error="cancelled", completed_at=utcnow(), claimed_by=None)
+        ).rowcount
+        if failed:
             events.record(session, row.id, EventType.CANCELLED, row.stage)
+        session.refresh(row)
     return row
 
 
 def delete_alignment(ctx: Context, owner_id: str, alignment_id: str) -> None:
-    """Delete a finished alignment with its files; 409 while running, 400 while deployed."""
+    """Delete a finished alignment with its files, events and evaluations; 409 while running, 400 while deployed.
+
+    A benchmark the alignment generated stays: it is the user's, listed with their benchmarks.
+    """
     with ctx.db.session() as session:
         row = load_owned(session, Alignment, alignment_id, owner_id, "alignment")
         if row.status in RUNNING or row.status == AlignmentStatus.DEPLOYING:
             raise Conflict(f"alignment '{alignment_id}' is {row.status}; cancel it before deleting")
         model = session.get(AlignedModel, row.model_id) if row.model_id else None
         if model is not None and model.deployment_status != "UNDEPLOYED":
-            raise InvalidInput(f"alignment '{alignment_id}' is deployed; undeploy model {model.id} first")
+            raise BadRequest(f"alignment '{alignment_id}' is deployed; undeploy model {model.id} first")
         if model is not None:
             session.delete(model)
+        session.execute(delete(Event).where(Event.alignment_id == alignment_id))
+        session.execute(delete(Evaluation).where(Evaluation.alignment_id == alignment_id))
         session.delete(row)
     ctx.blobs.delete(f"alignments/{alignment_id}")

@@ -96,13 +96,13 @@ def delete_benchmark(ctx: Context, owner_id: str, benchmark_id: str) -> None:
     """Delete a benchmark unless a running alignment evaluates on it (409)."""
     with ctx.db.session() as session:
         row = load_owned(session, Benchmark, benchmark_id, owner_id, "benchmark")
-        in_use = session.scalar(
-            select(Alignment.id).where(
-                Alignment.benchmark_id == benchmark_id, Alignment.status.in_(list(RUNNING))
-            )
-        )
+        running = session.scalars(
+            select(Alignment).where(Alignment.owner_id == owner_id, Alignment.status.in_(list(RUNNING)))
+        ).all()
+        in_use = [a.id for a in running if benchmark_id == a.benchmark_id
+                  or benchmark_id in a.options.get("evaluation", {}).get("extra_benchmark_ids", [])]
         if in_use:
-            raise Conflict(f"benchmark '{benchmark_id}' is used by running alignment {in_use}")
+            raise Conflict(f"benchmark '{benchmark_id}' is used by running alignment {in_use[0]}; cancel it first")
         if row.status in ("pending", "running"):
             raise Conflict(f"benchmark '{benchmark_id}' is still being generated")
         session.delete(row)

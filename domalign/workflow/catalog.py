@@ -6,10 +6,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
-from domalign.errors import Conflict, InvalidInput, UnknownBaseModel
+from domalign.errors import Conflict, DomalignError, InvalidInput, UnknownBaseModel
 from domalign.models.embedded import EMBEDDED_MODEL_ID, embedded_gguf_path
 from domalign.store.tables import BaseModelRow
 from domalign.workflow.context import Context
@@ -90,3 +91,19 @@ def add_base_model(ctx: Context, model_id: str, path: Path, name: str | None = N
             raise Conflict(f"base model '{model_id}' already exists")
         session.add(row)
     return _info(row)
+
+
+def load_catalog_model(ctx: Context, model_id: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a catalog entry; any library error becomes one that names the model."""
+    from domalign.models.loader import load_base_model
+
+    source = get_base_model(ctx, model_id).source
+    try:
+        return load_base_model(source, cache_dir=ctx.settings.model_cache_dir)
+    except DomalignError:
+        raise
+    except Exception as exc:  # safetensors, torch, transformers: say which model and where
+        raise InvalidInput(
+            f"could not load base model '{model_id}' from {source} ({type(exc).__name__}: {exc}); "
+            "check its files or register it again"
+        ) from exc

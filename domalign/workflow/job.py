@@ -42,9 +42,13 @@ class JobSpec:
 class JobRun:
     """What a stage may do: read its inputs, report progress, check for cancel, record events."""
 
-    def __init__(self, ctx: Context, alignment_id: str, load_model: Callable[[str], Any]) -> None:
+    def __init__(
+        self, ctx: Context, alignment_id: str, load_model: Callable[[str], Any],
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.ctx = ctx
         self._load_model = load_model
+        self.interrupted = interrupted  # the worker is stopping or lost its claim: leave the job to the next one
         with ctx.db.session() as session:
             row = session.get(Alignment, alignment_id)
             self.spec = JobSpec(
@@ -88,7 +92,9 @@ class JobRun:
                 row.estimated_completion = eta
 
     def should_stop(self) -> bool:
-        """True once the user asked to cancel; polled at most once a second."""
+        """True once the user asked to cancel or the worker must let go; polled at most once a second."""
+        if self.interrupted():
+            return True
         now = time.monotonic()
         if not self._cancelled and now - self._last_cancel_check >= 1.0:
             self._last_cancel_check = now
@@ -110,13 +116,29 @@ class JobRun:
     def set_status(self, status: AlignmentStatus, **fields: Any) -> None:
         with self.ctx.db.session() as session:
             row = session.get(Alignment, self.spec.id)
+            if row.status == status == AlignmentStatus.FAILED:
+                return  # already failed (cancelled while queued): keep the first reason
             row.status = transition(row.status, status).value
             for name, value in fields.items():
                 setattr(row, name, value)
 
 
-def run_job(job: JobRun, stages: list) -> None:
-    """Run every stage not yet done, then mark the job evaluated; never raises."""
+def fail_job(ctx: Context, alignment_id: str, error: str) -> None:
+    """Mark a job failed from outside the runner (it could not even start)."""
+    with ctx.db.session() as session:
+        row = session.get(Alignment, alignment_id)
+        if row.status != AlignmentStatus.FAILED:
+            row.status = transition(row.status, AlignmentStatus.FAILED).value
+            row.error, row.completed_at = error, utcnow()
+            events.record(session, alignment_id, EventType.ERROR, row.stage, message=error)
+
+
+def run_job(job: JobRun, stages: list) -> AlignmentStatus | None:
+    """Run every stage not yet done, then mark the job evaluated; never raises.
+
+    Returns the final status, or None when the worker let go of an unfinished job
+    (shutdown or lost claim): it stays queued and resumes at its first unfinished stage.
+    """
     current = None
     try:
         for stage in stages:
@@ -135,12 +157,18 @@ def run_job(job: JobRun, stages: list) -> None:
         job.set_status(AlignmentStatus.EVALUATED, stage="done", progress=100.0,
                        completed_at=utcnow(), estimated_completion=utcnow())
         job.event(EventType.COMPLETED)
+        return AlignmentStatus.EVALUATED
     except Cancelled:
+        if job.interrupted():
+            log.info("alignment %s interrupted in %s; it will resume", job.spec.id, current)
+            return None
         job.set_status(AlignmentStatus.FAILED, error="cancelled", completed_at=utcnow())
         job.event(EventType.CANCELLED, current)
+        return AlignmentStatus.FAILED
     except Exception as exc:  # the runner turns every failure into a readable status
         message = exc.message if isinstance(exc, DomalignError) else f"{type(exc).__name__}: {exc}"
         log.error("alignment %s failed in %s:\n%s", job.spec.id, current, traceback.format_exc())
         job.set_status(AlignmentStatus.FAILED, error=f"{current} stage failed: {message}",
                        completed_at=utcnow())
         job.event(EventType.ERROR, current, message=message)
+        return AlignmentStatus.FAILED

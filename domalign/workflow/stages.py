@@ -11,10 +11,10 @@ import time
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from domalign.domain import Chunk, TrainExample, benchmark_item_to_dict
+from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
 from domalign.status import AlignmentStatus
-from domalign.store.tables import AlignedModel, Alignment, Benchmark, Evaluation, utcnow
+from domalign.store.tables import AlignedModel, Alignment, Evaluation
 from domalign.workflow import benchmarks
 from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
@@ -62,25 +62,17 @@ class Synthesize:
         result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config,
                             benchmark=given, exclude_questions=extra)
         job.report(self.name, 0.8)
-        if given is None:
-            self._save_benchmark(job, result.benchmark)
+        # Training data first: a crash before the benchmark is recorded regenerates both (same seed).
         job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])
+        if given is None:
+            bench = benchmarks.save_items(
+                job.ctx, owner, result.benchmark, name=f"held-out benchmark of {job.spec.id}",
+                source="alignment", doc_ids=job.spec.document_ids,
+            )
+            job.update_row(benchmark_id=bench.id)
+            job.benchmark_id = bench.id
         job.update_row(report={"synthesis": result.overlap})
         return {k: v for k, v in result.overlap.items() if isinstance(v, (int, float))}
-
-    @staticmethod
-    def _save_benchmark(job: JobRun, items: list) -> None:
-        """Store the generated benchmark and point the alignment at it in one transaction."""
-        bench_id = new_id("benchmark")
-        job.ctx.blobs.write_json(f"benchmarks/{bench_id}/items.json", [benchmark_item_to_dict(i) for i in items])
-        with job.ctx.db.session() as session:
-            session.add(Benchmark(
-                id=bench_id, owner_id=job.spec.owner_id, name=f"held-out benchmark of {job.spec.id}",
-                source="alignment", status="completed", document_ids=job.spec.document_ids,
-                num_questions=len(items), item_count=len(items), completed_at=utcnow(),
-            ))
-            session.get(Alignment, job.spec.id).benchmark_id = bench_id
-        job.benchmark_id = bench_id
 
 
 def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
@@ -185,6 +177,9 @@ class Evaluate:
     def _record(job: JobRun, before: dict, after: dict) -> None:
         eval_id = new_id("eval")
         with job.ctx.db.session() as session:
+            stale = session.get(Alignment, job.spec.id).evaluation_id  # recorded before a crash
+            if stale:
+                session.delete(session.get(Evaluation, stale))
             session.add(Evaluation(
                 id=eval_id, owner_id=job.spec.owner_id, model_id=job.spec.base_model,
                 benchmark_id=job.benchmark_id,

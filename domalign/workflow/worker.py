@@ -12,18 +12,19 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from domalign.errors import DomalignError, InvalidInput
-from domalign.status import RUNNING
+from domalign.status import RUNNING, AlignmentStatus
 from domalign.store.tables import Alignment, Benchmark, utcnow
 from domalign.workflow import benchmarks
+from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
 from domalign.workflow.events import EventType
-from domalign.workflow.job import JobRun, run_job
+from domalign.workflow.job import JobRun, fail_job, run_job
 from domalign.workflow.stages import PIPELINE
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,13 @@ class ModelCache:
         self._key: str | None = None
         self._value: Any = None
 
+    def clear(self) -> None:
+        self._key, self._value = None, None
+
     def get(self, base_model_id: str) -> Any:
         if self._key != base_model_id:
-            from domalign.models.loader import load_base_model
-            from domalign.workflow.catalog import get_base_model
-
             self._key, self._value = None, None  # free the previous model before loading the next
-            source = get_base_model(self._ctx, base_model_id).source
-            try:
-                self._value = load_base_model(source, cache_dir=self._ctx.settings.model_cache_dir)
-            except DomalignError:
-                raise
-            except Exception as exc:  # any library's error: say which model and where
-                raise InvalidInput(
-                    f"could not load base model '{base_model_id}' from {source} "
-                    f"({type(exc).__name__}: {exc}); check its files or register it again"
-                ) from exc
+            self._value = load_catalog_model(self._ctx, base_model_id)
             self._key = base_model_id
         return self._value
 
@@ -107,33 +99,43 @@ class Worker:
             candidates = session.scalars(select(table.id).where(runnable, free).order_by(table.id).limit(5)).all()
             for candidate in candidates:
                 claimed = session.execute(
-                    update(table).where(table.id == candidate, free)
+                    update(table).where(table.id == candidate, free, runnable)
                     .values(claimed_by=self.id, heartbeat_at=utcnow())
                 ).rowcount
                 if claimed:
                     return candidate
         return None
 
-    def _heartbeat(self, table: Any, row_id: str, done: threading.Event) -> None:
+    def _heartbeat(self, table: Any, row_id: str, done: threading.Event, lost: threading.Event) -> None:
+        """Renew the claim; if another worker took the job over, say so through ``lost``."""
         interval = self.ctx.settings.worker_lease_s / 3
         while not done.wait(interval):
-            with self.ctx.db.session() as session:
-                session.execute(update(table).where(table.id == row_id).values(heartbeat_at=utcnow()))
+            try:
+                with self.ctx.db.session() as session:
+                    renewed = session.execute(update(table).where(table.id == row_id, table.claimed_by == self.id)
+                                              .values(heartbeat_at=utcnow())).rowcount
+            except Exception:  # a busy database must not end the heartbeat for good
+                log.exception("heartbeat of %s failed", row_id)
+                continue
+            if not renewed:
+                lost.set()
+                return
 
-    def _with_heartbeat(self, table: Any, row_id: str, work: Any) -> None:
-        done = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(table, row_id, done), daemon=True)
+    def _with_heartbeat(self, table: Any, row_id: str, work: Callable[[threading.Event], None]) -> None:
+        done, lost = threading.Event(), threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(table, row_id, done, lost), daemon=True)
         beat.start()
         try:
-            work()
+            work(lost)
         finally:
             done.set()
             beat.join()
             with self.ctx.db.session() as session:
-                session.execute(update(table).where(table.id == row_id).values(claimed_by=None))
+                session.execute(update(table).where(table.id == row_id, table.claimed_by == self.id)
+                                .values(claimed_by=None))
 
     def _run_benchmark(self, bench_id: str) -> None:
-        def work() -> None:
+        def work(_lost: threading.Event) -> None:
             try:
                 benchmarks.run_generation(self.ctx, bench_id)
             except Exception as exc:
@@ -143,10 +145,20 @@ class Worker:
         self._with_heartbeat(Benchmark, bench_id, work)
 
     def _run_alignment(self, alignment_id: str) -> None:
-        job = JobRun(self.ctx, alignment_id, self.models.get)
-        if self._was_started(alignment_id):
-            job.event(EventType.RESUMED, stage=None, worker=self.id, stages_done=list(job.done))
-        self._with_heartbeat(Alignment, alignment_id, lambda: run_job(job, list(PIPELINE)))
+        def work(lost: threading.Event) -> None:
+            interrupted = lambda: lost.is_set() or self._stop.is_set()  # noqa: E731
+            try:
+                job = JobRun(self.ctx, alignment_id, self.models.get, interrupted)
+            except Exception as exc:  # e.g. options saved by an older version no longer validate
+                log.exception("alignment %s cannot start", alignment_id)
+                fail_job(self.ctx, alignment_id, f"the job cannot start: {type(exc).__name__}: {exc}")
+                return
+            if self._was_started(alignment_id):
+                job.event(EventType.RESUMED, stage=None, worker=self.id, stages_done=list(job.done))
+            if run_job(job, list(PIPELINE)) == AlignmentStatus.FAILED:
+                self.models.clear()  # a failure may have left adapter layers in the cached model
+
+        self._with_heartbeat(Alignment, alignment_id, work)
 
     def _was_started(self, alignment_id: str) -> bool:
         with self.ctx.db.session() as session:

@@ -71,7 +71,10 @@ def test_create_needs_documents_that_exist_and_are_yours(api, other_api, corpus_
 
 def test_other_users_benchmark_is_404(api, other_api):
     bench_id = upload(api, GOOD).json()["id"]
+    missing = other_api.get("/benchmark/status/benchmark_missing").json()["detail"]
     for path in (f"/benchmark/status/{bench_id}", f"/benchmark/{bench_id}/data"):
-        assert other_api.get(path).status_code == 404
+        foreign = other_api.get(path)
+        assert foreign.status_code == 404
+        assert foreign.json()["detail"] == missing.replace("benchmark_missing", bench_id)
     assert other_api.delete(f"/benchmark/{bench_id}").status_code == 404
     assert bench_id not in [b["id"] for b in other_api.get("/benchmark/list").json()["benchmarks"]]

@@ -25,9 +25,9 @@ def _project(ctx: Ctx, user: CurrentUser, alignment_id: str) -> tuple:
     return row, AlignmentProject.of(row, user.name, alignments.queue_position(ctx, row))
 
 
-def build_router(prefix: str, include_in_schema: bool = True) -> APIRouter:
+def build_router(prefix: str) -> APIRouter:
     """The alignment routes; mounted at /alignment and at the published /alignment-project alias."""
-    router = APIRouter(prefix=prefix, tags=["alignment"], include_in_schema=include_in_schema)
+    router = APIRouter(prefix=prefix, tags=["alignment"])
 
     @router.post("/create", status_code=status.HTTP_201_CREATED)
     def create_alignment(ctx: Ctx, user: CurrentUser, body: AlignmentCreate) -> AlignmentCreated:

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.routes.documents import read_limited
@@ -61,8 +62,8 @@ async def upload_benchmark(
     doc_ids = [document_id] if document_id else []
     if document_id:
         documents.get_document(ctx, user.id, document_id)
-    row = benchmarks.save_items(
-        ctx, user.id, [i.to_item() for i in items], name=name, source="uploaded",
+    row = await run_in_threadpool(
+        benchmarks.save_items, ctx, user.id, [i.to_item() for i in items], name=name, source="uploaded",
         doc_ids=doc_ids, description=description,
     )
     return BenchmarkCreated(id=row.id, status=row.status)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
+from starlette.concurrency import run_in_threadpool
 
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.schemas.documents import (
@@ -50,7 +51,8 @@ async def upload_documents(
         if not file.filename:
             raise InvalidInput("every uploaded file needs a filename")
         uploads.append(Upload(file.filename, file.content_type, data))
-    ids = documents.upload_documents(ctx, user.id, uploads, _categories(categories))
+    # parsing a large PDF and fsyncing its blobs must not stall the event loop
+    ids = await run_in_threadpool(documents.upload_documents, ctx, user.id, uploads, _categories(categories))
     return DocumentUploadResponse(document_ids=ids)
 
 

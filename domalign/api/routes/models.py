@@ -1,12 +1,50 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Literal
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel
 
 from domalign.api.deps import Ctx, CurrentUser
+from domalign.api.schemas import iso
 from domalign.api.schemas.models import BaseModelList, BaseModelOut
+from domalign.store.tables import AlignedModel, DeploymentOp
+from domalign.workflow import deployments
 from domalign.workflow.catalog import list_base_models
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+
+class AlignedModelOut(BaseModel):
+    id: str
+    alignment_id: str
+    base_model: str
+    deployment_status: Literal["DEPLOYED", "UNDEPLOYED", "DEPLOYING", "UNDEPLOYING"]
+    created_at: str
+
+    @classmethod
+    def of(cls, row: AlignedModel) -> AlignedModelOut:
+        return cls(id=row.id, alignment_id=row.alignment_id, base_model=row.base_model,
+                   deployment_status=row.deployment_status, created_at=iso(row.created_at))
+
+
+class AlignedModelList(BaseModel):
+    models: list[AlignedModelOut]
+
+
+class DeploymentStatus(BaseModel):
+    id: str
+    model_id: str
+    action: Literal["deploy", "undeploy"]
+    status: Literal["PENDING", "COMPLETED", "FAILED"]
+    result: dict | None
+    start_time: str
+    end_time: str | None
+
+    @classmethod
+    def of(cls, row: DeploymentOp) -> DeploymentStatus:
+        return cls(id=row.id, model_id=row.model_id, action=row.action, status=row.status, result=row.result,
+                   start_time=iso(row.start_time), end_time=iso(row.end_time))
 
 
 @router.get("/base")
@@ -16,3 +54,22 @@ def base_models(ctx: Ctx, _user: CurrentUser) -> BaseModelList:
                      source=m.source)
         for m in list_base_models(ctx)
     ])
+
+
+@router.get("/aligned")
+def aligned_models(ctx: Ctx, user: CurrentUser) -> AlignedModelList:
+    return AlignedModelList(models=[AlignedModelOut.of(m) for m in deployments.list_aligned_models(ctx, user.id)])
+
+
+def _operation_routes(action: Literal["deploy", "undeploy"]) -> None:
+    @router.post(f"/{action}-model/{{model_id}}", status_code=status.HTTP_202_ACCEPTED, name=f"{action}_model")
+    def start(ctx: Ctx, user: CurrentUser, model_id: str, request: Request) -> DeploymentStatus:
+        return DeploymentStatus.of(deployments.request(ctx, request.app.state.engine, user.id, model_id, action))
+
+    @router.get(f"/{action}-model/{{model_id}}/status", name=f"{action}_model_status")
+    def op_status(ctx: Ctx, user: CurrentUser, model_id: str) -> DeploymentStatus:
+        return DeploymentStatus.of(deployments.get_operation(ctx, user.id, model_id, action))
+
+
+_operation_routes("deploy")
+_operation_routes("undeploy")

@@ -1,0 +1,151 @@
+"""Deploy, chat through the official openai client (streaming too), undeploy — real server, real HTTP."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import wait_for
+
+FAST = {"max_steps": 6, "batch_size": 4, "learning_rate": 0.02}
+PROMPT = [{"role": "user", "content": "Who founded the Quillmere Ferry Cooperative?"}]
+
+
+def _align(client: httpx.Client, doc_ids: list[str], seed: int) -> dict:
+    body = {"name": f"serve-{seed}", "base_model": "tiny-llama", "document_ids": doc_ids,
+            "training": {**FAST, "seed": seed}, "synthesis": {"num_benchmark_questions": 4, "seed": seed}}
+    alignment_id = client.post("/alignment/create", json=body).json()["id"]
+    return wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"] == "evaluated"
+                    and s["data"], timeout=180)
+
+
+def _operate(client: httpx.Client, action: str, model_id: str) -> dict:
+    started = client.post(f"/models/{action}-model/{model_id}")
+    assert started.status_code == 202, started.text
+    return wait_for(lambda: (s := client.get(f"/models/{action}-model/{model_id}/status").json())["status"]
+                    != "PENDING" and s, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def deployed(server, user_key, corpus_ids):
+    with server.client(user_key) as client:
+        projects = [_align(client, corpus_ids, seed) for seed in (1, 2)]
+        for project in projects:
+            assert _operate(client, "deploy", project["model_id"])["status"] == "COMPLETED"
+    return projects
+
+
+@pytest.fixture()
+def oai(server, user_key):
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=user_key, max_retries=0)
+
+
+def test_deploy_shows_on_the_model_and_the_project(api, deployed):
+    models = {m["id"]: m for m in api.get("/models/aligned").json()["models"]}
+    for project in deployed:
+        assert models[project["model_id"]]["deployment_status"] == "DEPLOYED"
+        assert api.get(f"/alignment/status/{project['id']}").json()["status"] == "evaluated"
+        assert api.post(f"/models/deploy-model/{project['model_id']}").status_code == 409
+        assert api.delete(f"/alignment/{project['id']}").status_code == 400
+
+
+def test_official_client_lists_and_chats(oai, deployed):
+    listed = {m.id for m in oai.models.list()}
+    assert {"tiny-llama", "smollm2-135m-instruct"} <= listed
+    assert {p["model_id"] for p in deployed} <= listed
+    reply = oai.chat.completions.create(model=deployed[0]["model_id"], messages=PROMPT, max_tokens=8, temperature=0)
+    assert reply.object == "chat.completion" and len(reply.choices) == 1
+    assert isinstance(reply.choices[0].message.content, str)
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert 0 < reply.usage.completion_tokens <= 8
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    assert 0 <= reply.model_extra["confidence_score"] <= 100
+    base = oai.chat.completions.create(model="tiny-llama", messages=PROMPT, max_tokens=4, temperature=0)
+    assert base.model_extra.get("confidence_score") is None
+
+
+def test_streaming_matches_the_whole_answer(oai, deployed):
+    kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 12, "temperature": 0}
+    whole = oai.chat.completions.create(**kwargs).choices[0].message.content
+    chunks = list(oai.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes in (["stop"], ["length"])
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_stop_strings_cut_the_answer(oai):
+    kwargs = {"model": "tiny-llama", "messages": PROMPT, "max_tokens": 24, "temperature": 1.0, "seed": 3}
+    whole = oai.chat.completions.create(**kwargs).choices[0].message.content
+    # a visible two-character stop string whose first occurrence is in the middle of the answer
+    starts = [i for i in range(1, len(whole) - 1) if whole[i:i + 2].strip() and whole.find(whole[i:i + 2]) == i]
+    assert starts, f"the answer {whole!r} has no usable stop string"
+    stop = whole[starts[len(starts) // 2]: starts[len(starts) // 2] + 2]
+    cut = oai.chat.completions.create(**kwargs, stop=[stop]).choices[0]
+    assert cut.message.content == whole[: whole.find(stop)] and cut.finish_reason == "stop"
+    streamed = "".join(c.choices[0].delta.content or "" for c in
+                       oai.chat.completions.create(**kwargs, stop=[stop], stream=True) if c.choices)
+    assert streamed == cut.message.content
+
+
+def test_sampling_with_a_seed_is_reproducible_and_n_gives_n_choices(oai, deployed):
+    kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 8, "temperature": 1.0,
+              "seed": 7, "n": 3}
+    first, second = (oai.chat.completions.create(**kwargs) for _ in range(2))
+    assert len(first.choices) == 3 and [c.index for c in first.choices] == [0, 1, 2]
+    assert [c.message.content for c in first.choices] == [c.message.content for c in second.choices]
+
+
+def test_concurrent_requests_never_use_the_wrong_adapter(oai, deployed):
+    models = [p["model_id"] for p in deployed] + ["tiny-llama"]
+
+    def ask(model: str) -> str:
+        # seeded sampling: reproducible per model, and unlike greedy it tells near-identical models apart
+        return oai.chat.completions.create(model=model, messages=PROMPT, max_tokens=10, temperature=1.0,
+                                           seed=11).choices[0].message.content
+
+    reference = {m: ask(m) for m in models}
+    assert len(set(reference.values())) == len(models), "the adapters must answer differently for this test"
+    order = models * 4
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(ask, order))
+    assert answers == [reference[m] for m in order]
+
+
+def test_bad_requests(server, oai, deployed, other_key):
+    with pytest.raises(openai.NotFoundError, match="nope"):
+        oai.chat.completions.create(model="nope", messages=PROMPT)
+    stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key=other_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        stranger.chat.completions.create(model=deployed[0]["model_id"], messages=PROMPT)
+    assert deployed[0]["model_id"] not in {m.id for m in stranger.models.list()}
+    with pytest.raises(openai.BadRequestError, match="context"):
+        oai.chat.completions.create(model="tiny-llama", messages=PROMPT, max_tokens=5000)
+    raw = httpx.post(f"{server.url}/api/v3/inference/chat/completions", json={"model": "tiny-llama"},
+                     headers={"Authorization": f"Bearer {oai.api_key}"})
+    assert raw.status_code == 422
+    assert httpx.post(f"{server.url}/v1/chat/completions", json={"model": "x", "messages": PROMPT}).status_code == 401
+
+
+def test_long_prompt_is_truncated_from_the_left(server, user_key):
+    long = [{"role": "user", "content": "ferry " * 3000}]
+    response = httpx.post(f"{server.url}/api/v3/inference/chat/completions", timeout=120,
+                          json={"model": "tiny-llama", "messages": long, "max_tokens": 4, "temperature": 0},
+                          headers={"Authorization": f"Bearer {user_key}"})
+    assert response.status_code == 200 and response.json()["prompt_truncated"] is True
+    assert response.json()["usage"]["prompt_tokens"] == 1024 - 4
+
+
+def test_undeploy_frees_the_model(api, oai, deployed, other_api):
+    project = deployed[1]
+    assert other_api.post(f"/models/undeploy-model/{project['model_id']}").status_code == 404
+    assert _operate(api, "undeploy", project["model_id"])["status"] == "COMPLETED"
+    with pytest.raises(openai.NotFoundError):
+        oai.chat.completions.create(model=project["model_id"], messages=PROMPT, max_tokens=2)
+    assert api.get(f"/alignment/status/{project['id']}").json()["status"] == "undeployed"
+    assert api.post(f"/models/undeploy-model/{project['model_id']}").status_code == 409
+    assert oai.chat.completions.create(model=deployed[0]["model_id"], messages=PROMPT, max_tokens=2).choices

@@ -1,0 +1,61 @@
+"""Kill the server with SIGKILL in the middle of training: the restarted server resumes the job."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import start_server, stop_server, wait_for
+
+
+@pytest.fixture()
+def crashable(tmp_path, tiny_model_dir):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"DOMALIGN_WORKER_LEASE_S": "2"}
+    proc, srv = start_server(home, env)
+    assert srv.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
+    key = srv.create_user("crash")
+    state = {"proc": proc}
+    yield srv, key, state, env
+    stop_server(state["proc"])
+
+
+def _events(client, alignment_id):
+    return client.get(f"/alignment/{alignment_id}/events", params={"limit": 1000}).json()["events"]
+
+
+def test_sigkill_mid_training_resumes_from_the_checkpoint(crashable):
+    srv, key, state, env = crashable
+    from domalign.demo.run import CORPUS
+
+    with srv.client(key) as client:
+        files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
+        doc_ids = client.post("/documents", files=files).json()["document_ids"]
+        body = {"name": "crash", "base_model": "tiny-llama", "document_ids": doc_ids,
+                "training": {"max_steps": 120, "batch_size": 4, "checkpoint_every": 5},
+                "synthesis": {"num_benchmark_questions": 6}}
+        alignment_id = client.post("/alignment/create", json=body).json()["id"]
+        wait_for(lambda: any(e["type"] == "checkpoint_saved" for e in _events(client, alignment_id)), timeout=120,
+                 interval=0.1)
+
+    state["proc"].kill()
+    state["proc"].wait()
+    state["proc"], srv = start_server(srv.home, env)
+
+    with srv.client(key) as client:
+        status = wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"]
+                          in ("evaluated", "failed") and s, timeout=240)
+        assert status["status"] == "evaluated", status["data"]["error"]
+        events = _events(client, alignment_id)
+    types = [e["type"] for e in events]
+    assert "resumed" in types
+    resumed = events[types.index("resumed")]
+    assert set(resumed["data"]["stages_done"]) >= {"ingest", "synthesize", "baseline"}
+    started = [e["stage"] for e in events if e["type"] == "stage_started"]
+    assert started.count("ingest") == started.count("synthesize") == started.count("baseline") == 1
+    assert started.count("train") == 2
+    train_done = next(e["data"] for e in events if e["type"] == "stage_finished" and e["stage"] == "train")
+    assert train_done["resumed_from_step"] >= 5 and train_done["steps"] == 120
+    progress = [e for e in events if e["type"] == "train_metrics"]
+    assert progress[-1]["data"]["step"] == 120
+    assert status["data"]["performance_metrics"]["accuracy_after"] is not None
