@@ -122,6 +122,38 @@ def score_continuations(
     return scores
 
 
+SHARED_PROMPT_MIN_TOKENS = 192
+"""From this prompt length on, a multiple-choice item runs its prompt once and its choices on the cache."""
+
+
+def score_shared_prompt(model: Any, prompt: list[int], choices: Sequence[list[int]]) -> list[float]:
+    """Mean log-probability of each choice after one shared prompt, which is run only once.
+
+    Grounded prompts carry hundreds of tokens of passages; running them once per
+    item instead of once per choice divides the work by the number of choices.
+    """
+    device = _device(model)
+    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+    first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts every choice's first token
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(len(choices))
+    width = max(len(c) for c in choices)
+    input_ids = torch.zeros((len(choices), width), dtype=torch.long)
+    mask = torch.zeros((len(choices), len(prompt) + width), dtype=torch.long)
+    mask[:, : len(prompt)] = 1
+    for row, ids in enumerate(choices):  # right padding: real tokens keep their positions
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        mask[row, len(prompt) : len(prompt) + len(ids)] = 1
+    logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), past_key_values=cache,
+                   use_cache=True).logits
+    scores = []
+    for row, ids in enumerate(choices):
+        rest = torch.log_softmax(logits[row, : len(ids) - 1].float(), dim=-1)
+        picked = [first[ids[0]].item()] + [rest[i - 1, ids[i]].item() for i in range(1, len(ids))]
+        scores.append(sum(picked) / len(picked))
+    return scores
+
+
 def generate_answers(
     model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int
 ) -> list[tuple[str, list[float]]]:
@@ -186,15 +218,19 @@ def _mc_answers(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int
 ) -> list[_Answer]:
     """Pick each item's choice with the highest mean token log-probability."""
-    sequences = []
-    for item, context in zip(items, passages, strict=True):
+    sequences, shared = [], {}
+    for index, (item, context) in enumerate(zip(items, passages, strict=True)):
         prompt = item_prompt_ids(tokenizer, item, context)
-        sequences += [(prompt + _choice_ids(tokenizer, item, c), len(prompt)) for c in item.choices or ()]
+        choice_ids = [_choice_ids(tokenizer, item, c) for c in item.choices or ()]
+        if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
+            shared[index] = score_shared_prompt(model, prompt, choice_ids)
+        else:
+            sequences += [(prompt + ids, len(prompt)) for ids in choice_ids]
     flat = iter(score_continuations(model, sequences, batch_size))
     answers = []
-    for item in items:
+    for index, item in enumerate(items):
         choices = item.choices or ()
-        scores = [next(flat) for _ in choices]
+        scores = shared[index] if index in shared else [next(flat) for _ in choices]
         best = max(range(len(scores)), key=scores.__getitem__)
         confidence, uncertainty = softmax(scores)[best], normalized_entropy(scores)
         answers.append(_Answer(choices[best], choices[best] == item.answer, confidence, uncertainty, scores))

@@ -126,8 +126,12 @@ class Train:
         examples = [TrainExample(**row) for row in job.ctx.blobs.read_jsonl(job.key("train.jsonl"))]
         model, tokenizer = job.base_model()
 
+        budget = job.spec.options.training.max_time_s
+
         def on_progress(p) -> None:  # noqa: ANN001
-            job.report(self.name, p.step / max(p.total_steps, 1))
+            # with a time budget, training ends at whichever comes first: the last step or the budget
+            fraction = max(p.step / max(p.total_steps, 1), p.elapsed_s / budget if budget else 0.0)
+            job.report(self.name, fraction)
             if p.step % 10 == 0 or p.step == p.total_steps:
                 job.event(EventType.TRAIN_METRICS, self.name, step=p.step, total_steps=p.total_steps,
                           loss=round(p.loss, 5), learning_rate=p.learning_rate, epoch=round(p.epoch, 3))

@@ -198,3 +198,15 @@ def test_grounded_and_closed_book_differ_only_by_the_passages(tiny) -> None:
     grounded = evaluate_model(model, tokenizer, MC, CHUNKS, grounded=True, passages_per_question=2)
     assert len(grounded.results) == len(closed.results) == len(MC)
     assert [r.scores for r in grounded.results] != [r.scores for r in closed.results]
+
+
+def test_shared_prompt_scores_equal_full_sequence_scores(tiny) -> None:
+    from domalign.evaluate.scorer import score_continuations, score_shared_prompt
+
+    _, model, tokenizer = tiny
+    prompt = tokenizer(" ".join(chunk.text for chunk in CHUNKS) * 3)["input_ids"]
+    choices = [tokenizer(f" {c}", add_special_tokens=False)["input_ids"] for c in ("1898", "the year 1789", "Ada")]
+    with torch.inference_mode():
+        shared = score_shared_prompt(model, prompt, choices)
+        full = score_continuations(model, [(prompt + c, len(prompt)) for c in choices], batch_size=3)
+    assert shared == pytest.approx(full, abs=1e-4)
