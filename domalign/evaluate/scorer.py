@@ -28,6 +28,7 @@ from domalign.evaluate.metrics import (
     summarize,
 )
 from domalign.evaluate.retrieval import BM25Index
+from domalign.models.tokens import stop_token_ids
 
 ANSWER_INSTRUCTION = "Answer in a few words."
 """Appended to every question: short answers suit both choice scoring and token F1."""
@@ -84,17 +85,6 @@ def _choice_ids(tokenizer: Any, item: BenchmarkItem, choice: str) -> list[int]:
 
 def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
-
-
-def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    """End-of-sequence ids: the tokenizer's eos, ChatML's ``<|im_end|>``, the model's own."""
-    ids = {tokenizer.eos_token_id}
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
-        ids.add(im_end)
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
 
 
 def score_continuations(
@@ -164,7 +154,7 @@ def generate_answers(
     """
     from transformers import GenerationConfig
 
-    stops = _stop_ids(model, tokenizer)
+    stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     width = max(len(p) for p in prompts)
     input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)

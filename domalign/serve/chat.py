@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from domalign.errors import BadRequest
+from domalign.models.tokens import stop_token_ids
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -50,8 +51,8 @@ class ChatResult:
         return sum(c.completion_tokens for c in self.choices)
 
 
-def context_length(model: Any) -> int:
-    return int(getattr(model.config, "max_position_embeddings", 2048))
+def context_length(config: Any) -> int:
+    return int(getattr(config, "max_position_embeddings", 2048))
 
 
 def prompt_ids(tokenizer: Any, params: ChatParams, context: int) -> tuple[list[int], int, bool]:
@@ -65,16 +66,6 @@ def prompt_ids(tokenizer: Any, params: ChatParams, context: int) -> tuple[list[i
     max_new = params.max_tokens or min(DEFAULT_MAX_TOKENS, max(context - len(ids), 1))
     room = context - max_new
     return (ids[-room:], max_new, True) if len(ids) > room else (ids, max_new, False)
-
-
-def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids = {tokenizer.eos_token_id}
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
-        ids.add(im_end)
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
 
 
 class _Cancel:
@@ -94,7 +85,7 @@ def generate(
     from transformers import GenerationConfig, StoppingCriteriaList
 
     cancel = cancel or threading.Event()
-    ids, max_new, truncated = prompt_ids(tokenizer, params, context_length(model))
+    ids, max_new, truncated = prompt_ids(tokenizer, params, context_length(model.config))
     stops = stop_token_ids(model, tokenizer)
     sample = params.temperature > 0
     config = GenerationConfig(

@@ -42,10 +42,9 @@ def resolve(ctx: Context, engine: Any, owner_id: str, name: str) -> ChatTarget:
 
 def check(engine: Any, target: ChatTarget, params: Any) -> None:
     """Refuse a bad request before any streaming starts (max_tokens beyond the context is a 400)."""
-    from domalign.serve.chat import prompt_ids
+    from domalign.serve.chat import context_length, prompt_ids
 
-    context = int(getattr(engine.config(target.base_id), "max_position_embeddings", 2048))
-    prompt_ids(engine.tokenizer(target.base_id), params, context)
+    prompt_ids(engine.tokenizer(target.base_id), params, context_length(engine.config(target.base_id)))
 
 
 def complete(engine: Any, target: ChatTarget, params: Any) -> Any:
