@@ -1,0 +1,377 @@
+"""Training speed: our LoRA loop against TRL's SFTTrainer + PEFT on the same work.
+
+Same model object, LoRA settings (r, alpha, dropout, target modules), examples (synthesized from the demo
+corpus), batch size, learning-rate schedule and number of optimizer steps; the two run one after the other
+in this process, alternating which goes first. Per trainer and repeat it measures:
+
+  tokens/s      real (non-padding) tokens per second, from the end of step 1 to the end of the last step
+  first step    seconds from the trainer call (data preparation and adapter included) to the end of step 1
+  peak memory   torch.cuda.max_memory_allocated on a GPU; the highest RSS sampled every 20 ms on a CPU
+  loss          mean token loss of the last step, and of the last five (the two see batches in other orders)
+  MFU           4 × parameters × tokens/s / the matmul peak this script measures (LoRA on a frozen base:
+                forward 2N, activation gradients 2N; parameters exclude the input embedding, a lookup)
+
+  python bench/train.py --model tiny --steps 6 --batch-size 8 --device cpu
+  python bench/train.py --model random-1b --device cuda --batch-size 128 --steps 30 --repeats 3 --out train.json
+
+--model: a local Hugging Face folder or GGUF file, `embedded` (SmolLM2-135M-Instruct), `tiny` (a 2-layer
+random llama), or `random-1b` (a random 1.2B llama in TinyLlama's shape, built on the device; it needs a
+tokenizer with a chat template: --tokenizer, else the embedded model's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from domalign.domain import TrainExample
+from domalign.train import TrainingConfig, train_lora
+from domalign.train.data import examples_fingerprint
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "domalign" / "demo" / "corpus"
+RANDOM_1B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                 num_key_value_heads=4, max_position_embeddings=2048, tie_word_embeddings=False)
+
+
+@dataclass
+class Run:
+    """One trainer's measurements in one repeat."""
+
+    trainer: str
+    tokens_per_s: float
+    padded_tokens_per_s: float
+    first_step_s: float
+    peak_memory_gib: float
+    final_loss: float
+    loss_last5: float
+    real_tokens: int
+    steps: int
+    mfu: float = 0.0
+
+
+# --- what both trainers get
+
+
+def load_model(spec: str, device: str, weights: str, tokenizer_path: str | None, work: Path):
+    """The base model with ``weights`` ("bf16" or "fp32") on ``device``, and a tokenizer whose pad token is set."""
+    from domalign.models.loader import load_base_model
+
+    dtype = {"bf16": "bfloat16", "fp32": "float32"}[weights]
+    if spec == "random-1b":
+        tokenizer = _tokenizer(tokenizer_path)
+        return _random_1b(device, getattr(torch, dtype), tokenizer), tokenizer
+    if spec == "tiny":
+        from domalign.models.tiny import build_tiny_llama
+
+        spec = str(build_tiny_llama(work / "tiny"))
+    cache = work / "model-cache"
+    if spec == "embedded":  # the app's cache of the dequantized GGUF, so it is unpacked only once
+        from domalign.config import Settings
+        from domalign.models.embedded import embedded_gguf_path
+
+        spec, cache = str(embedded_gguf_path()), Settings().model_cache_dir
+    model, tokenizer = load_base_model(spec, cache_dir=cache, dtype=dtype)
+    return model.to(device), tokenizer
+
+
+def _tokenizer(path: str | None):
+    from transformers import AutoTokenizer
+
+    if path is None:
+        from domalign.models.embedded import embedded_gguf_path
+
+        gguf = embedded_gguf_path()
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    return tokenizer
+
+
+def _random_1b(device: str, dtype: torch.dtype, tokenizer):
+    """Random weights are enough for throughput; nothing can be downloaded on the GPU machine."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **RANDOM_1B)
+    torch.manual_seed(0)
+    with torch.device(device):
+        return LlamaForCausalLM._from_config(config, dtype=dtype).eval()
+
+
+def demo_examples() -> list[TrainExample]:
+    """The synthetic training set the demo alignment trains on."""
+    from domalign.ingest import chunk_text, parse_document
+    from domalign.synth import synthesize
+
+    chunks = []
+    for path in sorted(CORPUS.glob("*.md")):
+        chunks += chunk_text(path.stem, parse_document(path.name, "text/markdown", path.read_bytes()).text)
+    return synthesize(chunks, num_benchmark=40).train
+
+
+def matmul_parameters(model) -> int:
+    """Parameters that take part in a matrix product: all but an untied input embedding."""
+    embedding, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    total = sum(p.numel() for p in model.parameters())
+    return total if embedding is head else total - embedding.numel()
+
+
+def matmul_peak(device: str) -> float:
+    """FLOP/s of a large square matrix product: bf16 on a GPU, fp32 on a CPU."""
+    n, dtype, reps = (8192, torch.bfloat16, 20) if device == "cuda" else (2048, torch.float32, 5)
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+# --- instruments shared by both trainers
+
+
+class Meter:
+    """Counts tokens at the decoder's input and marks step ends; timing starts at ``start()``."""
+
+    def __init__(self, model, device: str):
+        self.device, self.real, self.padded = device, 0, 0
+        self.marks: list[tuple[float, int, int]] = []  # (time, real tokens, padded tokens) at each step end
+        self._hook = model.get_decoder().register_forward_pre_hook(self._count, with_kwargs=True)
+        self._rss = _RssSampler() if device == "cpu" else None
+
+    def _count(self, module, args, kwargs) -> None:
+        if not module.training:  # ours checks its loss function in eval mode once; not training work
+            return
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        # a tensor sum, read only at step ends: no extra GPU sync; padding-free batches carry no mask
+        self.real += mask.sum() if mask is not None else ids.numel()
+        self.padded += ids.numel()
+
+    def start(self) -> None:
+        _sync(self.device)
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.real = self.padded = 0
+        self.marks = []
+        self.t0 = time.perf_counter()
+        if self._rss:
+            self._rss.start()
+
+    def step_end(self) -> None:
+        _sync(self.device)
+        self.marks.append((time.perf_counter(), int(self.real), self.padded))
+
+    def finish(self, trainer: str, losses: list[float]) -> Run:
+        peak = torch.cuda.max_memory_allocated() if self.device == "cuda" else self._rss.stop()
+        self._hook.remove()
+        (t1, real1, pad1), (tn, realn, padn) = self.marks[0], self.marks[-1]
+        span = tn - t1
+        return Run(trainer, (realn - real1) / span, (padn - pad1) / span, t1 - self.t0, peak / 2**30,
+                   losses[-1], statistics.fmean(losses[-5:]), realn, len(self.marks))
+
+
+class _RssSampler:
+    """Peak resident memory of this process while a run lasts (ru_maxrss cannot be reset)."""
+
+    def start(self) -> None:
+        import psutil
+
+        self._proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+# --- the two trainers
+
+
+def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
+    extra = {"precision": args.precision} if "precision" in TrainingConfig.model_fields else {}
+    config = TrainingConfig(
+        max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, max_seq_len=args.max_seq_len,
+        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, validation_fraction=0, checkpoint_every=args.steps,
+        **extra,
+    )
+    meter = Meter(model, args.device)
+    meter.start()
+    result = train_lora(model, tokenizer, examples, config, output_dir=work / "ours-adapter",
+                        checkpoint_dir=work / "ours-checkpoints", on_progress=lambda _: meter.step_end())
+    return meter.finish("ours", result.losses)
+
+
+def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
+    """SFTTrainer with the same LoRA, data and schedule; its own defaults otherwise, except as noted."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import PrinterCallback, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from domalign.train.data import render_chat
+
+    ours = TrainingConfig()
+    meter = Meter(model, args.device)
+
+    class StepEnd(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            meter.step_end()
+
+    sft = SFTConfig(
+        output_dir=str(work / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr, lr_scheduler_type="linear", warmup_steps=ours.warmup_ratio,
+        weight_decay=ours.weight_decay, max_grad_norm=1.0, max_length=args.max_seq_len, seed=ours.seed,
+        bf16=args.precision == "bf16", use_cpu=args.device == "cpu",
+        gradient_checkpointing=False,  # TRL's default recomputes the forward: more work than ours does
+        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+    )
+    lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=ours.lora_dropout,
+                      target_modules=list(ours.target_modules), bias="none", task_type="CAUSAL_LM")
+    had_forward = "forward" in vars(model)  # TRL patches the instance's forward with its fused LM head
+    meter.start()
+    # Prompted items rendered with the chat template as ours renders them; raw text as a prompt-less item.
+    rows = [dict(zip(("prompt", "completion"), render_chat(tokenizer, ex.prompt, ex.completion), strict=True))
+            if ex.prompt is not None else {"prompt": "", "completion": ex.completion} for ex in examples]
+    trainer = SFTTrainer(model=model, args=sft, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         peft_config=lora, callbacks=[StepEnd()])
+    trainer.remove_callback(PrinterCallback)  # a dict per step; the summary is printed at the end
+    trainer.train()
+    run = meter.finish("trl", [entry["loss"] for entry in trainer.state.log_history if "loss" in entry])
+    trainer.model.unload()
+    if not had_forward:
+        vars(model).pop("forward", None)
+    model.eval()
+    return run
+
+
+TRAINERS = {"ours": run_ours, "trl": run_trl}
+
+
+# --- report
+
+
+def summarize(runs: list[list[Run]]) -> dict:
+    """Medians per trainer and, when both ran, the median of the per-repeat ours/TRL ratios."""
+    by = {name: [r for rep in runs for r in rep if r.trainer == name] for name in ("ours", "trl")}
+    fields = [f for f in asdict(runs[0][0]) if f != "trainer"]
+    medians = {name: {f: statistics.median(getattr(r, f) for r in rs) for f in fields} for name, rs in by.items() if rs}
+    pairs = [{r.trainer: r for r in rep} for rep in runs]
+    ratios = {f: statistics.median(getattr(p["ours"], f) / getattr(p["trl"], f) for p in pairs)
+              for f in ("tokens_per_s", "first_step_s", "peak_memory_gib")} if len(medians) == 2 else {}
+    return {"median": medians, "ratio_ours_over_trl": ratios}
+
+
+def print_table(summary: dict, header: str) -> None:
+    rows = [("real tokens/s", "tokens_per_s", "{:,.0f}"), ("padded tokens/s", "padded_tokens_per_s", "{:,.0f}"),
+            ("MFU", "mfu", "{:.1%}"), ("time to first step (s)", "first_step_s", "{:.2f}"),
+            ("peak memory (GiB)", "peak_memory_gib", "{:.2f}"), ("final loss", "final_loss", "{:.3f}"),
+            ("mean loss, last 5 steps", "loss_last5", "{:.3f}")]
+    med, ratio = summary["median"], summary["ratio_ours_over_trl"]
+    print(header)
+    print(f"{'median':<26}" + "".join(f"{name:>14}" for name in med) + ("  ours/trl" if ratio else ""))
+    for label, key, fmt in rows:
+        cells = "".join(f"{fmt.format(m[key]):>14}" for m in med.values())
+        print(f"{label:<26}{cells}" + (f"{ratio[key]:>9.2f}x" if key in ratio else ""))
+
+
+def environment(device: str) -> dict:
+    import peft
+    import transformers
+    import trl
+
+    lora_py = ROOT / "domalign" / "train" / "lora.py"
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
+            "processor": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
+            "cpus": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__, "trl": trl.__version__,
+            "lora_py_sha256": hashlib.sha256(lora_py.read_bytes()).hexdigest()[:12]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--tokenizer", help="tokenizer folder for random-1b (default: the embedded model's)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=TrainingConfig().learning_rate)
+    parser.add_argument("--lora-r", type=int, default=TrainingConfig().lora_r, help="alpha is 2r, as ours defaults")
+    parser.add_argument("--max-seq-len", type=int, default=TrainingConfig().max_seq_len)
+    parser.add_argument("--precision", choices=["bf16", "fp32"], help="matmul precision of both trainers "
+                        "(ours: TrainingConfig.precision, TRL: bf16=); default: bf16 on cuda, fp32 on cpu")
+    parser.add_argument("--weights", choices=["bf16", "fp32"], help="dtype of the frozen base weights; "
+                        "default: bf16 on cuda, fp32 on cpu")
+    parser.add_argument("--trainers", default="ours,trl", type=lambda v: v.split(","),
+                        help="which to run, comma-separated: ours, trl")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+    args.precision = args.precision or ("bf16" if args.device == "cuda" else "fp32")
+    args.weights = args.weights or ("bf16" if args.device == "cuda" else "fp32")
+    if not args.trainers or set(args.trainers) - set(TRAINERS):
+        parser.error(f"--trainers takes a comma-separated subset of {', '.join(TRAINERS)}")
+    if args.steps < 2:
+        parser.error("--steps must be at least 2: tokens/s is timed from the end of step 1")
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        work = Path(tmp)
+        examples = demo_examples()
+        model, tokenizer = load_model(args.model, args.device, args.weights, args.tokenizer, work)
+        n_params, peak = matmul_parameters(model), matmul_peak(args.device)
+        runs = []
+        for repeat in range(args.repeats):
+            order = [TRAINERS[name] for name in args.trainers]
+            order = order if repeat % 2 == 0 else order[::-1]
+            pair = [fn(model, tokenizer, examples, args, work / f"r{repeat}") for fn in order]
+            for run in pair:
+                run.mfu = 4 * n_params * run.tokens_per_s / peak
+                print(json.dumps(asdict(run)), flush=True)
+            runs.append(pair)
+    summary = summarize(runs)
+    header = (f"{args.model} ({n_params / 1e9:.2f}B matmul parameters), {len(examples)} examples, "
+              f"{args.steps} steps × batch {args.batch_size}, {args.weights} weights, {args.precision} matmuls "
+              f"on {args.device}, "
+              f"measured peak {peak / 1e12:.1f} TFLOP/s, {args.repeats} repeat(s)")
+    print_table(summary, header)
+    if args.out:
+        result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                  "environment": environment(args.device), "matmul_parameters": n_params,
+                  "peak_flops": peak, "examples": len(examples),
+                  "examples_fingerprint": examples_fingerprint(examples)[:12],
+                  "runs": [[asdict(r) for r in rep] for rep in runs],
+                  **summary}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
