@@ -33,7 +33,8 @@ from domalign.demo.run import follow, local_server
 
 HERE = Path(__file__).parent
 GENERAL = HERE / "data" / "general_knowledge.json"
-RAW_RECIPE = {"paraphrases_per_fact": 0, "cloze_per_fact": 0, "include_mc": False, "include_raw_passages": True}
+RAW_RECIPE = {"paraphrases_per_fact": 0, "cloze_per_fact": 0, "include_mc": False, "include_raw_passages": True,
+              "shuffled_per_chunk": 0, "include_sentences": False, "replay_items": 0}
 
 
 def probe_items(path: Path, documents: set[str], kind: str, seed: int = 0) -> list[dict]:

@@ -23,7 +23,7 @@ from domalign.evaluate.metrics import (
 from domalign.evaluate.retrieval import BM25Index
 
 if TYPE_CHECKING:
-    from domalign.evaluate.scorer import EvaluationReport, evaluate_model
+    from domalign.evaluate.scorer import EvaluationReport, evaluate_model, generate_answers
 
 __all__ = [
     "BM25Index",
@@ -33,6 +33,7 @@ __all__ = [
     "answer_uncertainty",
     "evaluate_model",
     "freeform_correct",
+    "generate_answers",
     "is_supported",
     "normalize_answer",
     "normalized_entropy",
@@ -40,7 +41,7 @@ __all__ = [
     "token_f1",
 ]
 
-_LAZY = {"EvaluationReport", "evaluate_model"}
+_LAZY = {"EvaluationReport", "evaluate_model", "generate_answers"}
 
 
 def __getattr__(name: str) -> Any:

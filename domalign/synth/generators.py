@@ -9,7 +9,12 @@ Per fact (see ``questions`` for the phrasings):
     mc          "Question: …\\nOptions: A) …\\nAnswer:" → "C) 5 Outcrop 6678", distractors of the
                 same answer type drawn from the other facts of the corpus
 
-and per chunk, ``raw`` (prompt None, the chunk's text) for continued pre-training.
+and per chunk, raw text (prompt None) for continued pre-training:
+
+    raw         the chunk as written
+    shuffled    the chunk with its sentences in another order, so a sentence is
+                learned in several contexts rather than only after its neighbours
+    sentence    each sentence alone, as a cloze question or a user's prompt meets it
 Prompts and completions are stripped; a cloze prompt and its completion join
 with one space. Every random choice comes from a ``random.Random`` seeded with
 the run's seed and the fact's key, so output does not depend on fact order.
@@ -22,6 +27,7 @@ import re
 from collections.abc import Sequence
 
 from domalign.domain import Chunk, TrainExample
+from domalign.ingest import split_sentences
 from domalign.synth.facts import Fact, normalize
 from domalign.synth.questions import Phrasings
 
@@ -94,6 +100,30 @@ def fact_items(
 def raw_items(chunks: Sequence[Chunk]) -> list[TrainExample]:
     """One raw passage per non-empty chunk, for continued pre-training."""
     return [TrainExample(None, c.text.strip(), "raw", c.id) for c in chunks if c.text.strip()]
+
+
+def shuffled_items(chunks: Sequence[Chunk], count: int, seed: int) -> list[TrainExample]:
+    """``count`` renderings of each chunk of two or more sentences, each in a new seeded order."""
+    items = []
+    for chunk in chunks:
+        sentences = split_sentences(chunk.text)
+        if len(sentences) < 2:
+            continue
+        rng = random.Random(f"{seed}|shuffle|{chunk.id}")
+        seen = {tuple(sentences)}
+        for _ in range(count * 3):  # a few retries: short chunks have few distinct orders
+            order = rng.sample(sentences, len(sentences))
+            if tuple(order) not in seen:
+                seen.add(tuple(order))
+                items.append(TrainExample(None, " ".join(order), "shuffled", chunk.id))
+            if len(seen) > count:
+                break
+    return items
+
+
+def sentence_items(chunks: Sequence[Chunk]) -> list[TrainExample]:
+    """Every sentence of every chunk as its own raw passage."""
+    return [TrainExample(None, s, "sentence", c.id) for c in chunks for s in split_sentences(c.text)]
 
 
 def _allowed_questions(phr: Phrasings) -> list[str]:

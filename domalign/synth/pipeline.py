@@ -9,7 +9,13 @@ from dataclasses import dataclass, field, replace
 from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
 from domalign.synth.facts import Fact, extract_facts
-from domalign.synth.generators import distractor_pools, fact_items, raw_items
+from domalign.synth.generators import (
+    distractor_pools,
+    fact_items,
+    raw_items,
+    sentence_items,
+    shuffled_items,
+)
 from domalign.synth.questions import Phrasings, phrase
 from domalign.synth.split import NGRAM, leaked, ngram_overlap, select_benchmark
 
@@ -22,6 +28,8 @@ class SynthesisConfig:
     paraphrases_per_fact: int = 4  # qa and paraphrase items per fact
     cloze_per_fact: int = 2  # cloze / sentence-continuation items per fact
     include_raw_passages: bool = True  # one raw chunk per chunk, for continued pre-training
+    shuffled_per_chunk: int = 2  # raw renderings of each chunk with its sentences reordered
+    include_sentences: bool = True  # each sentence alone as a raw passage
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
     max_train_items: int | None = None  # sample down to this many items
 
@@ -50,12 +58,14 @@ def synthesize(
     config: SynthesisConfig = SynthesisConfig(),
     benchmark: Sequence[BenchmarkItem] | None = None,
     exclude_questions: Sequence[str] = (),
+    extra_train: Sequence[TrainExample] = (),
 ) -> SynthesisResult:
     """Make the training set and, unless ``benchmark`` is given, a held-out benchmark of ``num_benchmark`` items.
 
     A given benchmark (uploaded by the user) is returned as is; training items
     that contain one of its questions are dropped, as are any that contain a
     generated question or one of ``exclude_questions`` (other evaluation sets).
+    ``extra_train`` (e.g. replay items) joins the set before that filter.
     Raises ``InvalidInput`` when the chunks hold no fact.
     """
     facts = _facts(chunks)
@@ -67,7 +77,7 @@ def synthesize(
         held_out = {fact.key for fact, _ in picked}
     else:
         bench, held_out = list(benchmark), set()
-    train = _training_items(chunks, facts, phrasings, held_out, pools, config)
+    train = _training_items(chunks, facts, phrasings, held_out, pools, config) + list(extra_train)
     dropped = leaked(train, [b.question for b in bench] + list(exclude_questions))
     train = [ex for i, ex in enumerate(train) if i not in dropped]
     train = _sample(train, config)
@@ -89,8 +99,13 @@ def _training_items(
     chunks: Sequence[Chunk], facts: list[Fact], phrasings: dict[str, Phrasings], held_out: set[str],
     pools: dict[str, list[str]], config: SynthesisConfig,
 ) -> list[TrainExample]:
-    """Raw passages, then every fact's items; benchmark facts lose the frame their question came from."""
+    """Raw passages and their renderings, then every fact's items.
+
+    Benchmark facts lose the frame their question came from.
+    """
     items = raw_items(chunks) if config.include_raw_passages else []
+    items += shuffled_items(chunks, config.shuffled_per_chunk, config.seed)
+    items += sentence_items(chunks) if config.include_sentences else []
     for fact in facts:
         phr = phrasings[fact.key]
         if fact.key not in held_out:

@@ -30,12 +30,17 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 @dataclass
 class CheckpointState:
-    """Where a run stood: ``micro_batch`` is its position in the (seed-determined) batch stream."""
+    """Where a run stood: ``micro_batch`` is its position in the (seed-determined) batch stream.
+
+    ``planned_steps`` is the length a time-budgeted run fixed for its schedule
+    after timing its first steps; a resumed run keeps it.
+    """
 
     step: int
     micro_batch: int
     losses: list[float]
     fingerprint: str
+    planned_steps: int | None = None
 
 
 def save_checkpoint(

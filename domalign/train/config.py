@@ -6,13 +6,15 @@ It imports neither torch nor transformers, so the API can validate a request's
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-# Options that change how a run is executed but not what it computes; a run may
-# resume from a checkpoint written with different values of these.
-RUNTIME_ONLY_FIELDS = frozenset({"checkpoint_every", "num_threads", "max_time_s"})
+# Options that change how a run is executed rather than what it learns (precision
+# only rounds differently); a run may resume from a checkpoint written with other values.
+RUNTIME_ONLY_FIELDS = frozenset({"checkpoint_every", "num_threads", "max_time_s", "precision"})
 
 
 class TrainingConfig(BaseModel):
@@ -65,6 +67,10 @@ class TrainingConfig(BaseModel):
     seed: int = Field(0, ge=0, description="Seed for adapter init, data order, dropout and the validation split.")
 
     # --- runtime
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Matrix-multiply precision: `bf16` autocast (fp32 master weights and loss), `fp32`, "
+        "or `auto` = bf16 where the hardware computes it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32."
+    )
     checkpoint_every: int = Field(50, ge=1, description="Save a resumable checkpoint every this many steps.")
     num_threads: int | None = Field(
         None, ge=1, description="CPU threads for torch; unset keeps torch's default."

@@ -41,6 +41,7 @@ from domalign.train.data import (
 )
 
 MAX_GRAD_NORM = 1.0
+TIMING_STEPS = 5  # steps a time-budgeted run times before it fixes the length of its schedule
 
 
 @dataclass
@@ -146,10 +147,9 @@ class _Loop:
     """The state of one run: optimizer, schedule, position in the data, losses."""
 
     def __init__(self, peft_model, tokenizer, data: TrainData, config: TrainingConfig, checkpoint_dir: Path):
-        from transformers import get_linear_schedule_with_warmup
-
         self.model, self.data, self.config, self.checkpoint_dir = peft_model, data, config, checkpoint_dir
         self.device = next(peft_model.parameters()).device
+        self.bf16 = use_bf16(config.precision, self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = pad_id or 0  # any id will do: padding is masked from attention and loss
         self.total = total_steps(len(data.train), config)
@@ -159,12 +159,15 @@ class _Loop:
         self.optimizer = torch.optim.AdamW(
             self.params, lr=config.learning_rate, weight_decay=config.weight_decay
         )
-        warmup = math.ceil(config.warmup_ratio * self.total)
-        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, self.total)
+        self.schedule = WarmupLinearDecay(config.warmup_ratio, self.total)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.state = CheckpointState(step=0, micro_batch=0, losses=[], fingerprint=data.fingerprint)
         self.resumed_from: int | None = None
         self._epoch: tuple[int, list[list[int]]] = (-1, [])
         self._started = time.monotonic()
+        self._first_step_done: float | None = None  # when the run's first step here ended, and its number
+        self._first_step_number = 0
+        self.loss_fn = _loss_sum
 
     def resume(self) -> None:
         found = list_checkpoints(self.checkpoint_dir)
@@ -173,9 +176,12 @@ class _Loop:
                 found[-1], self.model, self.optimizer, self.scheduler, self.config, self.data.fingerprint
             )
             self.resumed_from = self.state.step
+            if self.state.planned_steps is not None:
+                self.total = self.state.planned_steps
 
     def run(self, on_progress, on_checkpoint, should_stop) -> None:
         self.model.train()
+        self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
         while self.state.step < self.total and not self._out_of_time():
             if should_stop is not None and should_stop():
                 path = self._checkpoint(on_checkpoint)
@@ -187,6 +193,7 @@ class _Loop:
             loss = self._optimizer_step()
             self.state.step += 1
             self.state.losses.append(loss)
+            self._plan_to_budget()
             if on_progress is not None:
                 epoch = self.state.micro_batch / self.per_epoch
                 elapsed = time.monotonic() - self._started
@@ -198,6 +205,31 @@ class _Loop:
         budget = self.config.max_time_s
         return budget is not None and time.monotonic() - self._started >= budget
 
+    def _plan_to_budget(self) -> None:
+        """Size a time-budgeted run's schedule to the steps that fit, so its rate decays to 0 in time.
+
+        Without this, a budget shorter than ``epochs`` would stop the run near its
+        peak learning rate. The first step is left out of the timing (warm-up costs).
+        """
+        budget = self.config.max_time_s
+        if budget is None or self.state.planned_steps is not None:
+            return
+        now = time.monotonic()
+        if self._first_step_done is None:
+            self._first_step_done = now
+            self._first_step_number = self.state.step
+            return
+        timed = self.state.step - self._first_step_number
+        if timed < TIMING_STEPS:
+            return
+        per_step = (now - self._first_step_done) / timed
+        remaining = budget - (now - self._started)
+        planned = min(self.total, self.state.step + max(0, math.floor(remaining / per_step)))
+        self.state.planned_steps = self.total = self.schedule.total = max(planned, self.state.step)
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def _optimizer_step(self) -> float:
         """One update over ``gradient_accumulation`` micro-batches; returns the mean token loss."""
         accumulation = self.config.gradient_accumulation
@@ -206,7 +238,8 @@ class _Loop:
         n_tokens = sum(int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) for batch in batches)
         total = 0.0
         for batch in batches:
-            loss_sum = _loss_sum(self.model, batch)
+            with self._autocast():
+                loss_sum = self.loss_fn(self.model, batch)
             (loss_sum / n_tokens).backward()
             total += loss_sum.item()
         torch.nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
@@ -247,7 +280,8 @@ class _Loop:
         for start in range(0, len(items), self.config.batch_size):
             batch = collate(items[start : start + self.config.batch_size], self.pad_id)
             batch = {key: value.to(self.device) for key, value in batch.items()}
-            total += _loss_sum(self.model, batch).item()
+            with self._autocast():
+                total += self.loss_fn(self.model, batch).item()
             n_tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         return total / n_tokens
 
@@ -260,6 +294,76 @@ def _loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return F.cross_entropy(
         logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
     )
+
+
+def _labelled_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The same loss with the output layer applied only where there is a label.
+
+    The 49k-word output layer is a fifth of a small model's compute, and most
+    positions of a question/answer example (the prompt) carry no label.
+    """
+    base = model.get_base_model()
+    hidden = base.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
+    labels = batch["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
+    head = base.get_output_embeddings()
+    bias = None if head.bias is None else head.bias.float()
+    with torch.autocast(device_type=hidden.device.type, enabled=False):  # fp32 logits, whatever the weights
+        logits = F.linear(hidden[:, :-1][keep].float(), head.weight.float(), bias)
+    return F.cross_entropy(logits, labels[keep], reduction="sum")
+
+
+def _pick_loss(model, batch: dict[str, torch.Tensor]) -> Callable:
+    """``_labelled_loss_sum`` when it gives this model's own loss (no logit scaling or soft-capping).
+
+    Checked once per run on a real batch, in full precision and eval mode (no
+    dropout, so no random draw that would make a resumed run diverge), rather
+    than trusted from a list of architectures.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        base = model.get_base_model()
+        if base.get_decoder() is None or base.get_output_embeddings() is None:
+            return _loss_sum
+        with torch.no_grad():
+            reference, fast = _loss_sum(model, batch), _labelled_loss_sum(model, batch)
+    except (AttributeError, TypeError, NotImplementedError, RuntimeError):
+        return _loss_sum
+    finally:
+        model.train(was_training)
+    return _labelled_loss_sum if torch.allclose(reference, fast, rtol=1e-4, atol=1e-3) else _loss_sum
+
+
+class WarmupLinearDecay:
+    """Learning-rate factor: linear warm-up over ``warmup_ratio`` of ``total`` steps, then linear decay to 0.
+
+    A class rather than a closure so that ``LambdaLR`` saves ``total`` in its
+    state, which a time-budgeted run changes once it knows its pace.
+    """
+
+    def __init__(self, warmup_ratio: float, total: int):
+        self.warmup_ratio, self.total = warmup_ratio, total
+
+    def __call__(self, step: int) -> float:
+        warmup = math.ceil(self.warmup_ratio * self.total)
+        if step < warmup:
+            return step / warmup
+        return max(0.0, (self.total - step) / max(1, self.total - warmup))
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` means bf16 autocast on ``device``; ``auto`` asks the hardware."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return False
 
 
 @contextmanager

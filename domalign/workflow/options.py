@@ -19,6 +19,15 @@ class SynthesisOptions(BaseModel):
     paraphrases_per_fact: int = Field(default=4, ge=0, le=20, description="Question phrasings per fact.")
     cloze_per_fact: int = Field(default=2, ge=0, le=10, description="Cloze items per fact.")
     include_raw_passages: bool = Field(default=True, description="Add raw passages for continued pre-training.")
+    shuffled_per_chunk: int = Field(
+        default=2, ge=0, le=10, description="Raw renderings of each chunk with its sentences in a new order."
+    )
+    include_sentences: bool = Field(default=True, description="Add every sentence alone as a raw passage.")
+    replay_items: int = Field(
+        default=80, ge=0, le=80,
+        description="General instructions answered by the base model itself and mixed in, so the aligned "
+        "model keeps its general behaviour (0 leaves them out; needs a chat template).",
+    )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
 

@@ -7,6 +7,8 @@ atomically before returning, and leaves retry, resume and failure to the runner.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict
 from typing import Any, Protocol
@@ -16,6 +18,7 @@ from domalign.ids import new_id
 from domalign.status import AlignmentStatus
 from domalign.store.tables import AlignedModel, Alignment, Evaluation
 from domalign.workflow import benchmarks
+from domalign.workflow.catalog import get_base_model
 from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
 from domalign.workflow.job import JobRun
@@ -53,6 +56,7 @@ class Synthesize:
         config = SynthesisConfig(
             seed=opts.seed, paraphrases_per_fact=opts.paraphrases_per_fact,
             cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
+            shuffled_per_chunk=opts.shuffled_per_chunk, include_sentences=opts.include_sentences,
             include_mc=opts.include_mc, max_train_items=opts.max_train_items,
         )
         owner = job.spec.owner_id
@@ -60,7 +64,7 @@ class Synthesize:
         extra = [item.question for bid in job.spec.options.evaluation.extra_benchmark_ids
                  for item in benchmarks.load_items(job.ctx, owner, bid)]
         result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config,
-                            benchmark=given, exclude_questions=extra)
+                            benchmark=given, exclude_questions=extra, extra_train=self._replay(job))
         job.report(self.name, 0.8)
         # Training data first: a crash before the benchmark is recorded regenerates both (same seed).
         job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])
@@ -73,6 +77,48 @@ class Synthesize:
             job.benchmark_id = bench.id
         job.update_row(report={"synthesis": result.overlap})
         return {k: v for k, v in result.overlap.items() if isinstance(v, (int, float))}
+
+
+    @staticmethod
+    def _replay(job: JobRun) -> list[TrainExample]:
+        """The base model's own answers to general instructions (see ``synth.replay``).
+
+        They depend only on the base model and the prompts, so they are generated
+        once per base model and kept in the blob store.
+        """
+        from domalign.synth.replay import replay_items, replay_prompts
+
+        count = job.spec.options.synthesis.replay_items
+        if not count:
+            return []
+        prompts = replay_prompts(count)
+        source = get_base_model(job.ctx, job.spec.base_model).source
+        digest = hashlib.sha256(json.dumps([job.spec.base_model, source, prompts, REPLAY_MAX_TOKENS]).encode())
+        key = f"replay/{digest.hexdigest()[:32]}.json"
+        if not job.ctx.blobs.exists(key):
+            job.ctx.blobs.write_json(key, _base_answers(job, prompts))
+        return replay_items(prompts, job.ctx.blobs.read_json(key))
+
+
+REPLAY_BATCH, REPLAY_MAX_TOKENS = 16, 96
+
+
+def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
+    """Greedy answers of the base model; ``None`` for one cut off at the limit or with no chat template."""
+    from domalign.evaluate import generate_answers
+
+    model, tokenizer = job.base_model()
+    if not getattr(tokenizer, "chat_template", None):
+        return [None] * len(prompts)
+    answers: list[str | None] = []
+    for start in range(0, len(prompts), REPLAY_BATCH):
+        batch = [[{"role": "user", "content": p}] for p in prompts[start : start + REPLAY_BATCH]]
+        texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
+        ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        for text, logprobs in generate_answers(model, tokenizer, ids, REPLAY_MAX_TOKENS):
+            answers.append(text if len(logprobs) < REPLAY_MAX_TOKENS else None)
+        job.report("synthesize", 0.7 * len(answers) / len(prompts))
+    return answers
 
 
 def _runs(job: JobRun) -> list[tuple[str, list, bool]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domalign.domain import BenchmarkItem, Chunk
+from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
+from domalign.ingest import split_sentences
 from domalign.synth import (
     SynthesisConfig,
     generate_benchmark,
@@ -13,6 +14,7 @@ from domalign.synth import (
     synthesize,
 )
 from domalign.synth.facts import extract_facts, normalize
+from domalign.synth.generators import sentence_items, shuffled_items
 
 # Three short fictional documents, written for this test.
 DOCS = {
@@ -98,10 +100,40 @@ def test_no_benchmark_question_appears_in_training():
     assert result.overlap["train_items"] == len(result.train)
 
 
+RAW_KINDS = {"raw", "shuffled", "sentence"}
+
+
+def test_shuffled_renderings_keep_every_sentence_in_a_new_order():
+    chunk = next(c for c in CHUNKS if len(split_sentences(c.text)) >= 3)
+    sentences = split_sentences(chunk.text)
+    items = shuffled_items([chunk], 2, seed=0)
+    assert len(items) == 2 and len({i.completion for i in items}) == 2
+    for item in items:
+        assert item.prompt is None and item.chunk_id == chunk.id
+        assert item.completion != " ".join(sentences)
+        assert sorted(split_sentences(item.completion)) == sorted(sentences)
+    assert shuffled_items([chunk], 2, seed=0) == items  # seeded
+    assert shuffled_items([chunk], 0, seed=0) == []
+
+
+def test_sentence_items_are_each_sentence_alone():
+    items = sentence_items(CHUNKS[:2])
+    expected = [s for c in CHUNKS[:2] for s in split_sentences(c.text)]
+    assert [i.completion for i in items] == expected and all(i.prompt is None for i in items)
+
+
+def test_extra_training_items_join_and_pass_the_leak_filter():
+    question = synthesize(CHUNKS, num_benchmark=4).benchmark[0].question
+    extra = [TrainExample("Say hi.", "Hi!", "replay"), TrainExample(f"{question} again?", "x", "replay")]
+    result = synthesize(CHUNKS, num_benchmark=4, extra_train=extra)
+    replayed = [ex for ex in result.train if ex.kind == "replay"]
+    assert replayed == [extra[0]]  # the one that quotes a benchmark question is dropped
+
+
 def test_training_covers_every_kind_and_teaches_benchmark_facts_otherwise():
     result = synthesize(CHUNKS, num_benchmark=6)
-    assert {ex.kind for ex in result.train} == {"qa", "cloze", "mc", "paraphrase", "raw"}
-    assert all((ex.prompt is None) == (ex.kind == "raw") for ex in result.train)
+    assert {ex.kind for ex in result.train} == {"qa", "cloze", "mc", "paraphrase", "raw", "shuffled", "sentence"}
+    assert all((ex.prompt is None) == (ex.kind in RAW_KINDS) for ex in result.train)
     mc = [ex for ex in result.train if ex.kind == "mc"]
     assert all("Options:" in ex.prompt and ex.prompt.endswith("Answer:") for ex in mc)
     for item in result.benchmark:  # the fact is still taught, through other phrasings

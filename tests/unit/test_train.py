@@ -14,7 +14,15 @@ from domalign.domain import TrainExample
 from domalign.errors import Cancelled, Conflict, InvalidInput
 from domalign.models.loader import load_base_model
 from domalign.train import TrainingConfig, train_lora
-from domalign.train.data import IGNORE_INDEX, encode_example, epoch_batches, render_chat
+from domalign.train.data import IGNORE_INDEX, collate, encode_example, epoch_batches, prepare_data, render_chat
+from domalign.train.lora import (
+    TIMING_STEPS,
+    _labelled_loss_sum,
+    _loss_sum,
+    _pick_loss,
+    attached_lora,
+    use_bf16,
+)
 
 FACTS = [
     ("What colour is the Zorbex valve?", "The Zorbex valve is teal."),
@@ -209,3 +217,50 @@ def test_config_defaults_are_documented_and_round_trip():
     assert TrainingConfig.model_validate_json(config.model_dump_json()) == config
     assert all(field.description for field in TrainingConfig.model_fields.values())
     assert config.target_modules[0] == "q_proj" and config.loss_on_completion_only
+
+
+def test_loss_on_labelled_positions_only_equals_the_full_loss(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    config = small_config()
+    data = prepare_data(tokenizer, EXAMPLES, config)
+    batch = collate(data.train[:4], pad_token_id=0)
+    with attached_lora(model, config) as peft_model:
+        peft_model.eval()
+        with torch.no_grad():
+            full, labelled = _loss_sum(peft_model, batch), _labelled_loss_sum(peft_model, batch)
+        assert labelled.item() == pytest.approx(full.item(), rel=1e-5)
+        assert _pick_loss(peft_model, batch) is _labelled_loss_sum
+
+
+def test_bf16_weights_train_too(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    model.to(torch.bfloat16)
+    result = train_lora(
+        model, tokenizer, EXAMPLES, small_config(max_steps=2, precision="bf16"),
+        output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
+    )
+    assert result.steps == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+
+
+def test_precision_choice():
+    cpu = torch.device("cpu")
+    assert use_bf16("bf16", cpu) and not use_bf16("fp32", cpu)
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert use_bf16("auto", cpu) == native
+
+
+def test_time_budget_sizes_the_schedule_so_the_rate_decays_in_time(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    seen = []
+    config = small_config(max_steps=1_000_000, max_time_s=3.0, warmup_ratio=0.1, checkpoint_every=10_000)
+    result = train_lora(
+        model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
+        on_progress=seen.append,
+    )
+    planned = seen[-1].total_steps
+    assert TIMING_STEPS < result.steps <= planned < 1_000_000
+    assert result.steps >= 0.7 * planned  # the plan was about what fit in the budget
+    rates = [p.learning_rate for p in seen]
+    peak = config.learning_rate
+    assert max(rates) == pytest.approx(peak, rel=0.05)
+    assert rates[-1] < 0.35 * peak  # decayed, instead of stopping near the peak
