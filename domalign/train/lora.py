@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from domalign.domain import TrainExample
 from domalign.errors import Cancelled, InvalidInput
+from domalign.models.precision import autocast
 from domalign.store.atomic import atomic_dir
 from domalign.train.checkpoint import (
     CheckpointState,
@@ -149,7 +150,6 @@ class _Loop:
     def __init__(self, peft_model, tokenizer, data: TrainData, config: TrainingConfig, checkpoint_dir: Path):
         self.model, self.data, self.config, self.checkpoint_dir = peft_model, data, config, checkpoint_dir
         self.device = next(peft_model.parameters()).device
-        self.bf16 = use_bf16(config.precision, self.device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = pad_id or 0  # any id will do: padding is masked from attention and loss
         self.total = total_steps(len(data.train), config)
@@ -228,7 +228,7 @@ class _Loop:
         self.state.planned_steps = self.total = self.schedule.total = max(planned, self.state.step)
 
     def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        return autocast(self.config.precision, self.device)
 
     def _optimizer_step(self) -> float:
         """One update over ``gradient_accumulation`` micro-batches; returns the mean token loss."""
@@ -352,18 +352,6 @@ class WarmupLinearDecay:
         if step < warmup:
             return step / warmup
         return max(0.0, (self.total - step) / max(1, self.total - warmup))
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether ``precision`` means bf16 autocast on ``device``; ``auto`` asks the hardware."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-    return False
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from domalign.domain import TrainExample
 from domalign.errors import Cancelled, Conflict, InvalidInput
 from domalign.models.loader import load_base_model
+from domalign.models.precision import use_bf16
 from domalign.train import TrainingConfig, train_lora
 from domalign.train.data import IGNORE_INDEX, collate, encode_example, epoch_batches, prepare_data, render_chat
 from domalign.train.lora import (
@@ -21,7 +22,6 @@ from domalign.train.lora import (
     _loss_sum,
     _pick_loss,
     attached_lora,
-    use_bf16,
 )
 
 FACTS = [
