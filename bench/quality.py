@@ -53,6 +53,16 @@ def probe_items(path: Path, documents: set[str], kind: str, seed: int = 0) -> li
     return items
 
 
+def question_items(path: Path) -> list[dict]:
+    """Each question as given, plus a free-form copy of every multiple-choice one (both are reported)."""
+    items = []
+    for q in json.loads(path.read_text()):
+        items.append({"question": q["question"], "answer": q["answer"], "choices": q.get("choices")})
+        if q.get("choices"):
+            items.append({"question": q["question"], "answer": q["answer"]})
+    return items
+
+
 def squad_corpus(path: Path, first: int, out_dir: Path) -> tuple[list[Path], list[dict]]:
     """The first ``first`` paragraphs as documents, their questions as free-form items."""
     paragraphs = [p for article in json.loads(path.read_text())["data"] for p in article["paragraphs"]][:first]
@@ -116,7 +126,8 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     return {
         "name": args.name, "base_model": args.base_model, "documents": len(docs), "questions": len(items),
         "table": table, "gain_recovered": gain,
-        "general_knowledge": {"before": forgetting["before"]["accuracy"], "after": forgetting["after"]["accuracy"]},
+        "general_knowledge": {when: {k: forgetting[when][k] for k in ("accuracy", "mc_accuracy", "freeform_accuracy")}
+                              for when in ("before", "after")},
         "synthesis": report["synthesis"],
         "wall_seconds": {"alignment": round(alignment_seconds, 1), "train": round(train_seconds, 1),
                          **{s: round(stage_seconds(events_a, s), 1) for s in ("synthesize", "baseline", "evaluate")}},
@@ -146,7 +157,8 @@ def print_table(result: dict) -> None:
               f"{r['domain_violations']:5d} {r['eval_seconds']:7.1f}")
     gain = result["gain_recovered"]
     print(f"gain recovered: {'n/a' if gain is None else f'{gain:.2f}'}; general knowledge "
-          f"{result['general_knowledge']['before']:.3f} -> {result['general_knowledge']['after']:.3f}; "
+          f"{result['general_knowledge']['before']['accuracy']:.3f} -> "
+          f"{result['general_knowledge']['after']['accuracy']:.3f}; "
           f"wall seconds {result['wall_seconds']}")
 
 
@@ -173,7 +185,7 @@ def main() -> None:
         if args.probes:
             items = probe_items(args.probes, {d.name for d in docs}, args.probe_kind)
         else:
-            items = json.loads(args.questions.read_text())
+            items = question_items(args.questions)
     if args.url:
         with Client(args.url, args.api_key, timeout=600) as client:
             result = measure(client, args, docs, items)

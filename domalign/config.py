@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     num_threads: int | None = Field(
         default=None, ge=1, description="torch threads for training and evaluation (default: torch's)."
     )
+    teacher_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible endpoint (e.g. http://host:8000/v1) that writes questions "
+        "and paraphrases during synthesis; unset: no teacher (synthesis is rule-based).",
+    )
+    teacher_model: str = Field(default="gpt-4o-mini", description="Model name sent to the teacher endpoint.")
+    teacher_api_key: SecretStr | None = Field(
+        default=None, description="API key of the teacher endpoint, if it needs one."
+    )
+    teacher_concurrency: int = Field(default=4, ge=1, le=64, description="Teacher requests in flight at once.")
 
     @field_validator("home")
     @classmethod

@@ -19,8 +19,8 @@ def use_bf16(precision: Precision, device: torch.device) -> bool:
     """Whether ``precision`` means bf16 autocast on ``device``."""
     if precision != "auto":
         return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # Ampere (8.x) and later; is_bf16_supported() also counts emulation
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
         return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

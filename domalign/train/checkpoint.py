@@ -5,7 +5,8 @@ never stopped:
 
     adapter_config.json, adapter_model.safetensors   LoRA weights (loadable as an adapter too)
     trainer_state.pt    optimizer, LR scheduler and RNG state (tensors only; read with weights_only)
-    state.json          step, position in the data stream, losses so far, data fingerprint
+    state.json          step, position in the data stream, losses so far, data fingerprint,
+                        time spent, planned length (time budget), early-stopping checks
     training_config.json
 
 Each is written into a hidden temporary folder that is renamed into place, so a
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from domalign.errors import Conflict
@@ -33,7 +34,8 @@ class CheckpointState:
     """Where a run stood: ``micro_batch`` is its position in the (seed-determined) batch stream.
 
     ``planned_steps`` is the length a time-budgeted run fixed for its schedule
-    after timing its first steps; a resumed run keeps it.
+    after timing its first steps; a resumed run keeps it, and the early-stopping
+    history in ``validation``.
     """
 
     step: int
@@ -41,6 +43,8 @@ class CheckpointState:
     losses: list[float]
     fingerprint: str
     planned_steps: int | None = None
+    elapsed_s: float = 0.0  # training time spent before this checkpoint, across resumes
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of each early-stopping check
 
 
 def save_checkpoint(

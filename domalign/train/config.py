@@ -29,8 +29,9 @@ class TrainingConfig(BaseModel):
     )
 
     max_time_s: float | None = Field(
-        None, gt=0, description="Stop training after this many seconds and keep the adapter as it is then "
-        "(compare recipes at equal wall time)."
+        None, gt=0, description="Stop training after this many seconds (counted across resumes) and keep the "
+        "adapter as it is then; the learning-rate schedule is sized to the steps that fit (compare recipes at "
+        "equal wall time)."
     )
 
     # --- optimizer and schedule
@@ -62,9 +63,15 @@ class TrainingConfig(BaseModel):
         True, description="Learn only the answer of prompted examples, not the prompt (raw text is always learned)."
     )
     validation_fraction: float = Field(
-        0.05, ge=0, le=0.5, description="Share of examples held out to report a validation loss at the end."
+        0.05, ge=0, le=0.5, description="Share of examples held out for the validation loss (reported at the end; "
+        "early stopping watches it)."
     )
     seed: int = Field(0, ge=0, description="Seed for adapter init, data order, dropout and the validation split.")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop once the validation loss has not improved for this many checks in a row "
+        "(checks every `validation_every` steps; needs validation_fraction > 0). Unset: no early stopping."
+    )
+    validation_every: int = Field(100, ge=1, description="Steps between validation checks when early stopping is on.")
 
     # --- runtime
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -80,6 +87,8 @@ class TrainingConfig(BaseModel):
     def _check_modules(self) -> TrainingConfig:
         if any(not name.strip() for name in self.target_modules):
             raise ValueError("target_modules holds an empty name; list layer names such as 'q_proj'")
+        if self.early_stopping_patience is not None and self.validation_fraction == 0:
+            raise ValueError("early_stopping_patience needs a validation split; set validation_fraction > 0")
         return self
 
     def resume_fields(self) -> dict:

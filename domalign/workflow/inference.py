@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from domalign.domain import Chunk
 from domalign.errors import BadRequest, NotFound
 from domalign.store.tables import AlignedModel
 from domalign.workflow.catalog import list_base_models
 from domalign.workflow.context import Context
 from domalign.workflow.deployments import list_aligned_models
+from domalign.workflow.documents import load_chunks, require_ready_documents
+from domalign.workflow.job import artifact_key
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,17 @@ class ChatTarget:
     name: str
     base_id: str
     adapter_id: str | None  # None: the base model itself
+    alignment_id: str | None = None  # the alignment that made the adapter (its documents ground answers)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage put in front of the question of a grounded request."""
+
+    chunk_id: str
+    document_id: str
+    score: float
+    text: str
 
 
 def chat_models(ctx: Context, owner_id: str) -> list[tuple[str, str]]:
@@ -37,7 +51,53 @@ def resolve(ctx: Context, engine: Any, owner_id: str, name: str) -> ChatTarget:
         raise NotFound(f"model '{name}' does not exist or is not deployed; GET /v1/models lists the models you can use")
     if not engine.has_adapter(model.base_model, model.id):  # deployed before a restart: load it again
         engine.add_adapter(model.base_model, model.id, ctx.blobs.path(model.adapter_key))
-    return ChatTarget(name, model.base_model, model.id)
+    return ChatTarget(name, model.base_model, model.id, model.alignment_id)
+
+
+def ground(
+    ctx: Context, engine: Any, owner_id: str, target: ChatTarget, params: Any, document_ids: list[str] | None, k: int
+) -> tuple[Any, list[Citation]]:
+    """Put the ``k`` passages BM25 ranks best for the last user message in front of it, as evaluation does.
+
+    The passages come from ``document_ids`` when given (the user's own, else
+    404), otherwise from the documents the aligned model was trained on; a base
+    model has none, so it needs ``document_ids``. The lowest-ranked passages are
+    dropped until the prompt fits the context (truncation would cut the best one
+    first), and only the passages sent are cited. With no passage found the
+    question goes as it is.
+    """
+    from domalign.evaluate import BM25Index
+    from domalign.evaluate.scorer import grounded_question
+    from domalign.serve.chat import context_length, prompt_ids
+
+    chunks = _grounding_chunks(ctx, owner_id, target, document_ids)
+    last = max((i for i, m in enumerate(params.messages) if m["role"] == "user"), default=None)
+    if last is None:
+        raise BadRequest("a grounded request needs a user message to retrieve passages for")
+    question = params.messages[last]["content"]
+    hits = BM25Index(chunks).search(question, k=k)
+    tokenizer, context = engine.tokenizer(target.base_id), context_length(engine.config(target.base_id))
+    while hits:
+        messages = list(params.messages)
+        messages[last] = {**messages[last], "content": grounded_question(question, [c.text for c, _ in hits])}
+        grounded = replace(params, messages=messages)
+        if not prompt_ids(tokenizer, grounded, context)[2]:
+            return grounded, [Citation(c.id, c.document_id, round(score, 4), c.text) for c, score in hits]
+        hits = hits[:-1]
+    return params, []
+
+
+def _grounding_chunks(ctx: Context, owner_id: str, target: ChatTarget, document_ids: list[str] | None) -> list[Chunk]:
+    if document_ids:
+        require_ready_documents(ctx, owner_id, document_ids)
+        return load_chunks(ctx, document_ids)
+    if target.alignment_id is None:
+        raise BadRequest(
+            f"model '{target.name}' is a base model with no documents of its own; "
+            "pass document_ids to ground its answers in your documents"
+        )
+    key = artifact_key(target.alignment_id, "chunks.jsonl")
+    return [Chunk(**row) for row in ctx.blobs.read_jsonl(key)] if ctx.blobs.exists(key) else []
 
 
 def check(engine: Any, target: ChatTarget, params: Any) -> None:

@@ -39,6 +39,11 @@ class JobSpec:
     options: AlignmentOptions
 
 
+def artifact_key(alignment_id: str, name: str) -> str:
+    """Blob key of one artifact of an alignment (``chunks.jsonl``, ``adapter``, ...)."""
+    return f"alignments/{alignment_id}/{name}"
+
+
 class JobRun:
     """What a stage may do: read its inputs, report progress, check for cancel, record events."""
 
@@ -67,7 +72,7 @@ class JobRun:
 
     def key(self, name: str) -> str:
         """Blob key of one of this job's artifacts."""
-        return f"alignments/{self.spec.id}/{name}"
+        return artifact_key(self.spec.id, name)
 
     def base_model(self) -> Any:
         """(model, tokenizer) of the job's base model, loaded once per worker."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from domalign.train.config import TrainingConfig
@@ -30,6 +32,12 @@ class SynthesisOptions(BaseModel):
     )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
+    teacher: Literal["auto", "none", "endpoint", "self"] = Field(
+        default="auto",
+        description="Who writes extra questions and paraphrases: `endpoint` (DOMALIGN_TEACHER_URL), `self` "
+        "(the base model with the passage in its prompt; slow on a CPU), `none`, or `auto` = endpoint when "
+        "one is configured, else none. Only items the passage backs are kept.",
+    )
 
 
 class EvaluationOptions(BaseModel):

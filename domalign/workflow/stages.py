@@ -22,6 +22,9 @@ from domalign.workflow.catalog import get_base_model
 from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
 from domalign.workflow.job import JobRun
+from domalign.workflow.teacher import endpoint_teacher, model_replies, self_teacher
+
+REPLAY_MAX_TOKENS = 96  # a general answer longer than this is cut off, and left out of replay
 
 
 class Stage(Protocol):
@@ -63,8 +66,11 @@ class Synthesize:
         given = benchmarks.load_items(job.ctx, owner, job.benchmark_id) if job.benchmark_id else None
         extra = [item.question for bid in job.spec.options.evaluation.extra_benchmark_ids
                  for item in benchmarks.load_items(job.ctx, owner, bid)]
-        result = synthesize(_chunks(job), num_benchmark=opts.num_benchmark_questions, config=config,
-                            benchmark=given, exclude_questions=extra, extra_train=self._replay(job))
+        chunks = _chunks(job)
+        replay = self._replay(job)  # progress 0-0.3 of the stage, then the teacher 0.3-0.7
+        taught = self._teacher(job, chunks)
+        result = synthesize(chunks, num_benchmark=opts.num_benchmark_questions, config=config, benchmark=given,
+                            exclude_questions=extra, extra_train=replay + taught["items"])
         job.report(self.name, 0.8)
         # Training data first: a crash before the benchmark is recorded regenerates both (same seed).
         job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])
@@ -75,9 +81,37 @@ class Synthesize:
             )
             job.update_row(benchmark_id=bench.id)
             job.benchmark_id = bench.id
-        job.update_row(report={"synthesis": result.overlap})
+        teacher = {"teacher": taught["report"]} if taught["report"] else {}
+        job.update_row(report={"synthesis": result.overlap, **teacher})
         return {k: v for k, v in result.overlap.items() if isinstance(v, (int, float))}
 
+    @staticmethod
+    def _teacher(job: JobRun, chunks: list[Chunk]) -> dict[str, Any]:
+        """Teacher-written items and the teacher's report (``synth.teacher``); none without a teacher.
+
+        The filtered items are saved with the job, so a synthesis re-run after a
+        crash does not ask (or pay) the teacher again.
+        """
+        from domalign.synth.teacher import teach
+
+        choice = job.spec.options.synthesis.teacher
+        if choice == "auto":
+            choice = "endpoint" if job.ctx.settings.teacher_url else "none"
+        if choice == "none":
+            return {"items": [], "report": None}
+        key = job.key("teacher.json")
+        if not job.ctx.blobs.exists(key):
+            progress = lambda f: job.report("synthesize", 0.3 + 0.4 * f)  # noqa: E731
+            if choice == "endpoint":
+                ask = endpoint_teacher(job.ctx.settings, progress, job.should_stop)
+            else:
+                model, tokenizer = job.base_model()
+                ask = self_teacher(model, tokenizer, progress, job.should_stop)
+            items, report = teach(chunks, ask)
+            job.ctx.blobs.write_json(key, {"items": [asdict(i) for i in items],
+                                           "report": {"teacher": choice, **asdict(report)}})
+        saved = job.ctx.blobs.read_json(key)
+        return {"items": [TrainExample(**row) for row in saved["items"]], "report": saved["report"]}
 
     @staticmethod
     def _replay(job: JobRun) -> list[TrainExample]:
@@ -100,25 +134,14 @@ class Synthesize:
         return replay_items(prompts, job.ctx.blobs.read_json(key))
 
 
-REPLAY_BATCH, REPLAY_MAX_TOKENS = 16, 96
-
-
 def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
     """Greedy answers of the base model; ``None`` for one cut off at the limit or with no chat template."""
-    from domalign.evaluate import generate_answers
-
     model, tokenizer = job.base_model()
     if not getattr(tokenizer, "chat_template", None):
         return [None] * len(prompts)
-    answers: list[str | None] = []
-    for start in range(0, len(prompts), REPLAY_BATCH):
-        batch = [[{"role": "user", "content": p}] for p in prompts[start : start + REPLAY_BATCH]]
-        texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
-        ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-        for text, logprobs in generate_answers(model, tokenizer, ids, REPLAY_MAX_TOKENS):
-            answers.append(text if len(logprobs) < REPLAY_MAX_TOKENS else None)
-        job.report("synthesize", 0.7 * len(answers) / len(prompts))
-    return answers
+    replies = model_replies(model, tokenizer, prompts, REPLAY_MAX_TOKENS, lambda f: job.report("synthesize", 0.3 * f),
+                            job.should_stop)
+    return [text if finished else None for text, finished in replies]
 
 
 def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
@@ -178,9 +201,10 @@ class Train:
             # with a time budget, training ends at whichever comes first: the last step or the budget
             fraction = max(p.step / max(p.total_steps, 1), p.elapsed_s / budget if budget else 0.0)
             job.report(self.name, fraction)
-            if p.step % 10 == 0 or p.step == p.total_steps:
+            if p.step % 10 == 0 or p.step == p.total_steps or p.validation_loss is not None:
+                validation = {} if p.validation_loss is None else {"validation_loss": round(p.validation_loss, 5)}
                 job.event(EventType.TRAIN_METRICS, self.name, step=p.step, total_steps=p.total_steps,
-                          loss=round(p.loss, 5), learning_rate=p.learning_rate, epoch=round(p.epoch, 3))
+                          loss=round(p.loss, 5), learning_rate=p.learning_rate, epoch=round(p.epoch, 3), **validation)
 
         result = train_lora(
             model, tokenizer, examples, job.spec.options.training,
@@ -190,8 +214,8 @@ class Train:
             on_checkpoint=lambda step: job.event(EventType.CHECKPOINT_SAVED, self.name, step=step),
             should_stop=job.should_stop,
         )
-        return {"steps": result.steps, "final_loss": result.final_loss,
-                "validation_loss": result.validation_loss, "resumed_from_step": result.resumed_from_step}
+        return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
+                "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early}
 
 
 class Evaluate:

@@ -140,6 +140,38 @@ def test_long_prompt_is_truncated_from_the_left(server, user_key):
     assert response.json()["usage"]["prompt_tokens"] == 1024 - 4
 
 
+def test_grounded_answers_cite_passages_of_the_models_documents(server, oai, deployed, corpus_ids, other_key):
+    grounded = {"grounded": True, "passages": 2}
+    kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 6, "temperature": 0}
+    reply = oai.chat.completions.create(**kwargs, extra_body=grounded)
+    cites = reply.model_extra["citations"]
+    assert len(cites) == 2 and all(c["document_id"] in corpus_ids for c in cites)
+    assert "Ansel Varro" in cites[0]["text"] and cites[0]["score"] >= cites[1]["score"] > 0
+    plain = oai.chat.completions.create(**kwargs)
+    assert plain.model_extra.get("citations") is None
+    assert reply.usage.prompt_tokens > plain.usage.prompt_tokens + 40  # the passages went into the prompt
+    chunks = list(oai.chat.completions.create(**kwargs, stream=True, extra_body=grounded))
+    assert [c.model_extra.get("citations") for c in chunks if c.choices and c.choices[0].finish_reason] == [cites]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply.choices[0].message.content
+
+    # more passages than fit the 1024-token context: the worst are dropped, not the best cut off
+    every = {"grounded": True, "passages": 20}
+    roomy = oai.chat.completions.create(**{**kwargs, "max_tokens": 4}, extra_body=every).model_extra
+    crowded = oai.chat.completions.create(**{**kwargs, "max_tokens": 500}, extra_body=every).model_extra
+    assert 1 <= len(crowded["citations"]) < len(roomy["citations"]) and crowded["prompt_truncated"] is False
+    kept = crowded["citations"]
+    assert kept == roomy["citations"][: len(kept)] and kept[0] == cites[0]
+
+    base = {"model": "tiny-llama", "messages": PROMPT, "max_tokens": 2}
+    with pytest.raises(openai.BadRequestError, match="document_ids"):
+        oai.chat.completions.create(**base, extra_body={"grounded": True})
+    picked = oai.chat.completions.create(**base, extra_body={"grounded": True, "document_ids": corpus_ids[:1]})
+    assert {c["document_id"] for c in picked.model_extra["citations"]} == {corpus_ids[0]}
+    stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key=other_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):  # someone else's documents do not exist for you
+        stranger.chat.completions.create(**base, extra_body={"grounded": True, "document_ids": corpus_ids[:1]})
+
+
 def test_undeploy_frees_the_model(api, oai, deployed, other_api):
     project = deployed[1]
     assert other_api.post(f"/models/undeploy-model/{project['model_id']}").status_code == 404

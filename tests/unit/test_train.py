@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pydantic
@@ -235,11 +236,39 @@ def test_loss_on_labelled_positions_only_equals_the_full_loss(model_and_tokenize
 def test_bf16_weights_train_too(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
     model.to(torch.bfloat16)
+    before = snapshot(model)
     result = train_lora(
-        model, tokenizer, EXAMPLES, small_config(max_steps=2, precision="bf16"),
+        model, tokenizer, EXAMPLES, small_config(max_steps=3, precision="bf16"),
         output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
     )
-    assert result.steps == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.steps == 3 and all(torch.isfinite(torch.tensor(result.losses)))
+    lora_b = [w for name, w in adapter_weights(result.adapter_dir).items() if "lora_B" in name]
+    assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # LoRA B starts at zero: it learned
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_time_budget_counts_the_time_before_a_resume(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    config = small_config(max_steps=1_000_000, max_time_s=4.0, checkpoint_every=10_000)
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        train_lora(model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt",
+                   should_stop=lambda: time.monotonic() - started > 2.0)
+    state = json.loads(next((tmp_path / "ckpt").glob("step-*/state.json")).read_text())
+    assert 1.5 <= state["elapsed_s"] < 4.0 and state["planned_steps"] > state["step"]  # setup is not counted
+    resumed_at = time.monotonic()
+    result = train_lora(model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "out",
+                        checkpoint_dir=tmp_path / "ckpt")
+    assert result.resumed_from_step == state["step"] and result.steps > state["step"]
+    assert time.monotonic() - resumed_at < 4.0 - state["elapsed_s"] + 1.0  # the rest of the budget, not all of it
+
+
+def test_early_stopping_without_validation_examples_is_invalid(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    config = small_config(validation_fraction=0.01, early_stopping_patience=2)  # 18 examples: none held out
+    with pytest.raises(InvalidInput, match="validation"):
+        train_lora(model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "o", checkpoint_dir=tmp_path / "c")
 
 
 def test_precision_choice():
@@ -264,3 +293,22 @@ def test_time_budget_sizes_the_schedule_so_the_rate_decays_in_time(model_and_tok
     peak = config.learning_rate
     assert max(rates) == pytest.approx(peak, rel=0.05)
     assert rates[-1] < 0.35 * peak  # decayed, instead of stopping near the peak
+
+
+def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    # a learning rate this high makes the tiny model's validation loss climb after a step or two
+    config = small_config(max_steps=40, learning_rate=0.5, validation_fraction=0.2, early_stopping_patience=2,
+                          validation_every=2)
+    seen = []
+    result = train_lora(model, tokenizer, EXAMPLES, config, output_dir=tmp_path / "out",
+                        checkpoint_dir=tmp_path / "ckpt", on_progress=seen.append)
+    checks = [p.validation_loss for p in seen if p.validation_loss is not None]
+    assert result.stopped_early and result.steps < 40 and result.steps == 2 * len(checks)
+    assert min(checks[-2:]) >= min(checks[:-2])  # the last two checks beat nothing before them
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+def test_early_stopping_needs_a_validation_split():
+    with pytest.raises(pydantic.ValidationError, match="validation_fraction"):
+        TrainingConfig(early_stopping_patience=3, validation_fraction=0)

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,7 @@ from domalign.api.schemas.openai import (
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
+    Citation,
     ModelCard,
     ModelListing,
     ResponseMessage,
@@ -37,13 +39,17 @@ def _params(body: ChatCompletionRequest) -> ChatParams:
 def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, request: Request) -> Any:
     engine = request.app.state.engine
     target = inference.resolve(ctx, engine, user.id, body.model)
-    params = _params(body)
+    params, citations = _params(body), None
+    if body.grounded:
+        params, found = inference.ground(ctx, engine, user.id, target, params, body.document_ids, body.passages)
+        citations = [Citation(**asdict(c)) for c in found]
     inference.check(engine, target, params)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         stream = inference.Stream(engine, target, params)
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(_sse(stream, body.model, completion_id, created, usage, target.adapter_id is not None),
+        aligned = target.adapter_id is not None
+        return StreamingResponse(_sse(stream, body.model, completion_id, created, usage, aligned, citations),
                                  media_type="text/event-stream")
     result = inference.complete(engine, target, params)
     aligned = target.adapter_id is not None
@@ -55,10 +61,13 @@ def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, r
                     total_tokens=result.prompt_tokens + result.completion_tokens),
         confidence_score=round(sum(c.confidence for c in result.choices) / len(result.choices), 2) if aligned else None,
         prompt_truncated=result.prompt_truncated,
+        citations=citations,
     )
 
 
-def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bool, aligned: bool) -> Iterator[str]:
+def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bool, aligned: bool,
+         citations: list[Citation] | None) -> Iterator[str]:
+    """OpenAI's chunks; the last content chunk also carries ``confidence_score`` and ``citations`` when known."""
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
@@ -69,7 +78,10 @@ def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bo
         yield chunk({"content": piece})
     result = stream.result
     choice = result.choices[0]
-    yield chunk({}, choice.finish_reason, **({"confidence_score": choice.confidence} if aligned else {}))
+    extra: dict[str, Any] = {"confidence_score": choice.confidence} if aligned else {}
+    if citations is not None:
+        extra["citations"] = [c.model_dump() for c in citations]
+    yield chunk({}, choice.finish_reason, **extra)
     if usage:
         counts = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                   "total_tokens": result.prompt_tokens + result.completion_tokens}

@@ -40,12 +40,30 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # domalign's own (send with the openai client's extra_body)
+    grounded: bool = Field(
+        default=False, description="Answer from retrieved passages: the aligned model's own documents, or "
+        "`document_ids`; the passages come back in `citations`."
+    )
+    passages: int = Field(default=3, ge=1, le=20, description="Passages retrieved when grounded.")
+    document_ids: list[str] | None = Field(
+        default=None, max_length=1000, description="Documents to retrieve from when grounded (a base model needs them)."
+    )
 
     @property
     def stop_list(self) -> tuple[str, ...]:
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class Citation(BaseModel):
+    """A retrieved passage that was put in front of the question of a grounded request."""
+
+    chunk_id: str
+    document_id: str
+    score: float = Field(description="BM25 score of the passage for the question.")
+    text: str
 
 
 class ResponseMessage(BaseModel):
@@ -75,6 +93,7 @@ class ChatCompletion(BaseModel):
     usage: Usage
     confidence_score: float | None = Field(default=None, description="0-100, aligned models only.")
     prompt_truncated: bool = False
+    citations: list[Citation] | None = Field(default=None, description="The passages of a grounded request.")
 
 
 class ModelCard(BaseModel):
