@@ -16,6 +16,9 @@ item), a JSON list of {question, answer, choices?}, or SQuAD-format JSON (XQuAD)
   python bench/quality.py fictional --docs ../shared/data/fictional-knowledge/docs --first 20 \
       --probes ../shared/data/fictional-knowledge/probes.jsonl --probe-kind paraphrase
   python bench/quality.py squad --squad ../shared/data/xquad-en/xquad.en.json --first 20
+
+Ablations: --recipe '{"replay_items": 0}' changes the aligned run's synthesis options, and
+--ablation keeps only the aligned run, closed-book (plus the general-knowledge set).
 """
 
 from __future__ import annotations
@@ -102,36 +105,41 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     bench_id = client.upload_benchmark(items, f"{args.name} questions")
     general_id = client.upload_benchmark(json.loads(GENERAL.read_text()), "general knowledge")
     training = {"max_time_s": args.train_seconds, "epochs": args.epochs}
-    evaluation = {"grounded": True, "extra_benchmark_ids": [general_id]}
+    evaluation = {"grounded": not args.ablation, "extra_benchmark_ids": [general_id]}
     started = time.monotonic()
     aligned, events_a = run_alignment(client, "aligned", args.base_model, doc_ids, {
-        "benchmark_id": bench_id, "training": training, "evaluation": evaluation})
+        "benchmark_id": bench_id, "training": training, "evaluation": evaluation, "synthesis": args.recipe})
     alignment_seconds = time.monotonic() - started
     train_seconds = stage_seconds(events_a, "train")
-    raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
-        "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
-        "training": {"max_time_s": train_seconds, "epochs": 100}})
     report = aligned["report"]
     before, after = _run(events_a, "baseline"), _run(events_a, "evaluate")
-    table = {
-        "base closed-book": row(before),
-        "base + retrieval (RAG)": row(_run(events_a, "baseline", "grounded")),
-        "raw-document fine-tuning": row(_run(events_b, "evaluate")),
-        "aligned closed-book": row(after),
-        "aligned grounded": row(_run(events_a, "evaluate", "grounded")),
-    }
-    rag, base_acc = table["base + retrieval (RAG)"]["accuracy"], before["accuracy"]
-    gain = (after["accuracy"] - base_acc) / (rag - base_acc) if rag != base_acc else None
+    table = {"base closed-book": row(before), "aligned closed-book": row(after)}
+    gain = events_b = None
+    if not args.ablation:
+        raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
+            "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
+            "training": {"max_time_s": train_seconds, "epochs": 100}})
+        table = {
+            "base closed-book": row(before),
+            "base + retrieval (RAG)": row(_run(events_a, "baseline", "grounded")),
+            "raw-document fine-tuning": row(_run(events_b, "evaluate")),
+            "aligned closed-book": row(after),
+            "aligned grounded": row(_run(events_a, "evaluate", "grounded")),
+        }
+        rag, base_acc = table["base + retrieval (RAG)"]["accuracy"], before["accuracy"]
+        gain = (after["accuracy"] - base_acc) / (rag - base_acc) if rag != base_acc else None
     forgetting = report["extra_benchmarks"][general_id]
     return {
         "name": args.name, "base_model": args.base_model, "documents": len(docs), "questions": len(items),
+        "recipe": args.recipe, "train_seconds_budget": args.train_seconds,
         "table": table, "gain_recovered": gain,
         "general_knowledge": {when: {k: forgetting[when][k] for k in ("accuracy", "mc_accuracy", "freeform_accuracy")}
                               for when in ("before", "after")},
         "synthesis": report["synthesis"],
         "wall_seconds": {"alignment": round(alignment_seconds, 1), "train": round(train_seconds, 1),
                          **{s: round(stage_seconds(events_a, s), 1) for s in ("synthesize", "baseline", "evaluate")}},
-        "raw_document_train_steps": _train_steps(events_b), "aligned_train_steps": _train_steps(events_a),
+        "raw_document_train_steps": _train_steps(events_b) if events_b else None,
+        "aligned_train_steps": _train_steps(events_a),
     }
 
 
@@ -174,6 +182,10 @@ def main() -> None:
     parser.add_argument("--base-model", default="smollm2-135m-instruct")
     parser.add_argument("--train-seconds", type=float, default=900, help="training wall-time budget")
     parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--recipe", type=json.loads, default={},
+                        help='synthesis options of the aligned run, as JSON, e.g. \'{"replay_items": 0}\'')
+    parser.add_argument("--ablation", action="store_true",
+                        help="aligned run only, closed-book (no RAG, grounded or raw-document rows): for ablations")
     parser.add_argument("--url"), parser.add_argument("--api-key")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from domalign.domain import Chunk
-from domalign.ingest import split_sentences
+from domalign.sentences import split_sentences
 from domalign.synth.spans import ENTITY_TYPES, WEAK_PLACE, find_spans
 
 MAX_FACTS_PER_SENTENCE = 3

@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 
 from domalign.domain import Chunk, TrainExample
-from domalign.ingest import split_sentences
+from domalign.sentences import split_sentences
 from domalign.synth.facts import Fact, normalize
 from domalign.synth.questions import Phrasings
 
