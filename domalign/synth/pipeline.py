@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ class SynthesisConfig:
     include_raw_passages: bool = True  # one raw chunk per chunk, for continued pre-training
     shuffled_per_chunk: int = 2  # raw renderings of each chunk with its sentences reordered
     include_sentences: bool = True  # each sentence alone as a raw passage
+    replay_share: float = 0.05  # replay items at most this share of the other items
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
     max_train_items: int | None = None  # sample down to this many items
 
@@ -59,13 +61,16 @@ def synthesize(
     benchmark: Sequence[BenchmarkItem] | None = None,
     exclude_questions: Sequence[str] = (),
     extra_train: Sequence[TrainExample] = (),
+    replay: Sequence[TrainExample] = (),
 ) -> SynthesisResult:
     """Make the training set and, unless ``benchmark`` is given, a held-out benchmark of ``num_benchmark`` items.
 
     A given benchmark (uploaded by the user) is returned as is; training items
     that contain one of its questions are dropped, as are any that contain a
     generated question or one of ``exclude_questions`` (other evaluation sets).
-    ``extra_train`` (e.g. replay items) joins the set before that filter.
+    ``extra_train`` (e.g. teacher items) joins the set before that filter, and
+    so does ``replay``, cut to ``config.replay_share`` of the document items (on
+    a small corpus a fixed number of general items would crowd the domain out).
     Raises ``InvalidInput`` when the chunks hold no fact.
     """
     facts = _facts(chunks)
@@ -78,6 +83,7 @@ def synthesize(
     else:
         bench, held_out = list(benchmark), set()
     train = _training_items(chunks, facts, phrasings, held_out, pools, config) + list(extra_train)
+    train += list(replay)[: math.ceil(config.replay_share * len(train))]
     dropped = leaked(train, [b.question for b in bench] + list(exclude_questions))
     train = [ex for i, ex in enumerate(train) if i not in dropped]
     train = _sample(train, config)

@@ -28,7 +28,11 @@ class SynthesisOptions(BaseModel):
     replay_items: int = Field(
         default=80, ge=0, le=80,
         description="General instructions answered by the base model itself and mixed in, so the aligned "
-        "model keeps its general behaviour (0 leaves them out; needs a chat template).",
+        "model keeps its general behaviour (0 leaves them out; needs a chat template); at most `replay_share` "
+        "of the other training items.",
+    )
+    replay_share: float = Field(
+        default=0.05, ge=0, le=1, description="Cap on replay items as a share of the document-derived items."
     )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")

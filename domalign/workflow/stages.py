@@ -60,7 +60,7 @@ class Synthesize:
             seed=opts.seed, paraphrases_per_fact=opts.paraphrases_per_fact,
             cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
             shuffled_per_chunk=opts.shuffled_per_chunk, include_sentences=opts.include_sentences,
-            include_mc=opts.include_mc, max_train_items=opts.max_train_items,
+            include_mc=opts.include_mc, max_train_items=opts.max_train_items, replay_share=opts.replay_share,
         )
         owner = job.spec.owner_id
         given = benchmarks.load_items(job.ctx, owner, job.benchmark_id) if job.benchmark_id else None
@@ -70,7 +70,7 @@ class Synthesize:
         replay = self._replay(job)  # progress 0-0.3 of the stage, then the teacher 0.3-0.7
         taught = self._teacher(job, chunks)
         result = synthesize(chunks, num_benchmark=opts.num_benchmark_questions, config=config, benchmark=given,
-                            exclude_questions=extra, extra_train=replay + taught["items"])
+                            exclude_questions=extra, extra_train=taught["items"], replay=replay)
         job.report(self.name, 0.8)
         # Training data first: a crash before the benchmark is recorded regenerates both (same seed).
         job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])

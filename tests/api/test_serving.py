@@ -60,22 +60,25 @@ def test_official_client_lists_and_chats(oai, deployed):
     assert reply.object == "chat.completion" and len(reply.choices) == 1
     assert isinstance(reply.choices[0].message.content, str)
     assert reply.choices[0].finish_reason in ("stop", "length")
-    assert 0 < reply.usage.completion_tokens <= 8
+    # a few training steps can make the adapter's first greedy token the stop token: 0 is a valid count
+    assert 0 <= reply.usage.completion_tokens <= 8 and reply.usage.prompt_tokens > 0
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
     assert 0 <= reply.model_extra["confidence_score"] <= 100
     base = oai.chat.completions.create(model="tiny-llama", messages=PROMPT, max_tokens=4, temperature=0)
     assert base.model_extra.get("confidence_score") is None
+    assert 0 < base.usage.completion_tokens <= 4  # the base model's weights are fixed: this does not vary
 
 
 def test_streaming_matches_the_whole_answer(oai, deployed):
     kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 12, "temperature": 0}
-    whole = oai.chat.completions.create(**kwargs).choices[0].message.content
+    reply = oai.chat.completions.create(**kwargs)
+    whole = reply.choices[0].message.content
     chunks = list(oai.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes in (["stop"], ["length"])
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
 
 
 def test_stop_strings_cut_the_answer(oai):

@@ -188,3 +188,13 @@ def test_ngram_overlap_on_hand_made_cases():
     assert ngram_overlap(["One two, three four five six seven eight!"], [words]) == pytest.approx(1 / 3)
     assert ngram_overlap([words], ["too short to count"]) == 0.0
     assert ngram_overlap(["a b c"], ["a b c"], n=3) == 1.0
+
+
+def test_replay_is_capped_to_a_share_of_the_document_items():
+    replay = [TrainExample(f"General question {i}?", "An answer.", "replay") for i in range(500)]
+    result = synthesize(CHUNKS, num_benchmark=4, replay=replay, config=SynthesisConfig(replay_share=0.1))
+    kept = [ex for ex in result.train if ex.kind == "replay"]
+    others = len(result.train) - len(kept)
+    assert 0 < len(kept) <= 0.1 * others + 1 and set(kept) <= set(replay)
+    none = synthesize(CHUNKS, num_benchmark=4, replay=replay, config=SynthesisConfig(replay_share=0.0))
+    assert not [ex for ex in none.train if ex.kind == "replay"]
