@@ -100,6 +100,8 @@ def cancel_alignment(ctx: Context, owner_id: str, alignment_id: str) -> Alignmen
         failed = session.execute(
             update(Alignment).where(Alignment.id == alignment_id, Alignment.status.in_(list(RUNNING)), unclaimed)
             .values(status=AlignmentStatus.FAILED.value, error="cancelled", completed_at=utcnow(), claimed_by=None)
+            # no in-Python evaluation against the loaded row (SQLite hands back naive datetimes); refreshed below
+            .execution_options(synchronize_session=False)
         ).rowcount
         if failed:
             events.record(session, row.id, EventType.CANCELLED, row.stage)
