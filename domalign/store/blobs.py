@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,14 @@ class BlobStore:
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
+
+    def cached_json(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The JSON at ``key``; computed and written first when missing (a cache of costly results)."""
+        if self.exists(key):
+            return self.read_json(key)
+        value = compute()
+        self.write_json(key, value)
+        return value
 
     def write_jsonl(self, key: str, rows: list[dict]) -> Path:
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

@@ -99,8 +99,7 @@ class Synthesize:
             choice = "endpoint" if job.ctx.settings.teacher_url else "none"
         if choice == "none":
             return {"items": [], "report": None}
-        key = job.key("teacher.json")
-        if not job.ctx.blobs.exists(key):
+        def ask_teacher() -> dict[str, Any]:
             progress = lambda f: job.report("synthesize", 0.3 + 0.4 * f)  # noqa: E731
             if choice == "endpoint":
                 ask = endpoint_teacher(job.ctx.settings, progress, job.should_stop)
@@ -108,9 +107,9 @@ class Synthesize:
                 model, tokenizer = job.base_model()
                 ask = self_teacher(model, tokenizer, progress, job.should_stop)
             items, report = teach(chunks, ask)
-            job.ctx.blobs.write_json(key, {"items": [asdict(i) for i in items],
-                                           "report": {"teacher": choice, **asdict(report)}})
-        saved = job.ctx.blobs.read_json(key)
+            return {"items": [asdict(i) for i in items], "report": {"teacher": choice, **asdict(report)}}
+
+        saved = job.ctx.blobs.cached_json(job.key("teacher.json"), ask_teacher)
         return {"items": [TrainExample(**row) for row in saved["items"]], "report": saved["report"]}
 
     @staticmethod
@@ -128,10 +127,9 @@ class Synthesize:
         prompts = replay_prompts(count)
         source = get_base_model(job.ctx, job.spec.base_model).source
         digest = hashlib.sha256(json.dumps([job.spec.base_model, source, prompts, REPLAY_MAX_TOKENS]).encode())
-        key = f"replay/{digest.hexdigest()[:32]}.json"
-        if not job.ctx.blobs.exists(key):
-            job.ctx.blobs.write_json(key, _base_answers(job, prompts))
-        return replay_items(prompts, job.ctx.blobs.read_json(key))
+        answers = job.ctx.blobs.cached_json(f"replay/{digest.hexdigest()[:32]}.json",
+                                            lambda: _base_answers(job, prompts))
+        return replay_items(prompts, answers)
 
 
 def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
@@ -139,9 +137,8 @@ def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
     model, tokenizer = job.base_model()
     if not getattr(tokenizer, "chat_template", None):
         return [None] * len(prompts)
-    replies = model_replies(model, tokenizer, prompts, REPLAY_MAX_TOKENS, lambda f: job.report("synthesize", 0.3 * f),
-                            job.should_stop)
-    return [text if finished else None for text, finished in replies]
+    return model_replies(model, tokenizer, prompts, REPLAY_MAX_TOKENS, lambda f: job.report("synthesize", 0.3 * f),
+                         job.should_stop)
 
 
 def _runs(job: JobRun) -> list[tuple[str, list, bool]]:

@@ -74,8 +74,7 @@ def self_teacher(
         raise InvalidInput("synthesis.teacher 'self' needs a base model with a chat template; choose 'none'")
 
     def ask_many(prompts: list[str]) -> list[str | None]:
-        replies = model_replies(model, tokenizer, prompts, MAX_REPLY_TOKENS, on_progress, should_stop)
-        return [text if finished else None for text, finished in replies]
+        return model_replies(model, tokenizer, prompts, MAX_REPLY_TOKENS, on_progress, should_stop)
 
     return ask_many
 
@@ -87,18 +86,18 @@ def model_replies(
     max_new_tokens: int,
     on_progress: Callable[[float], None],
     should_stop: Callable[[], bool] = lambda: False,
-) -> list[tuple[str, bool]]:
-    """Greedy chat replies of a local model in batches: (text, whether it ended before ``max_new_tokens``)."""
+) -> list[str | None]:
+    """Greedy chat replies of a local model in batches; ``None`` for one cut off at ``max_new_tokens``."""
     from domalign.evaluate import generate_answers
 
-    replies: list[tuple[str, bool]] = []
+    replies: list[str | None] = []
     for start in range(0, len(prompts), SELF_BATCH):
         if should_stop():
             raise Cancelled(f"generation was cancelled after {len(replies)} of {len(prompts)} replies")
         batch = [[{"role": "user", "content": p}] for p in prompts[start : start + SELF_BATCH]]
         texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
         ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-        replies += [(text, len(logprobs) < max_new_tokens)
+        replies += [text if len(logprobs) < max_new_tokens else None
                     for text, logprobs in generate_answers(model, tokenizer, ids, max_new_tokens)]
         on_progress(len(replies) / len(prompts))
     return replies
