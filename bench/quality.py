@@ -116,13 +116,14 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     table = {"base closed-book": row(before), "aligned closed-book": row(after)}
     gain = events_b = None
     if not args.ablation:
-        raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
-            "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
-            "training": {"max_time_s": train_seconds, "epochs": 100}})
+        if not args.skip_raw:
+            raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
+                "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
+                "training": {"max_time_s": train_seconds, "epochs": 100}})
         table = {
             "base closed-book": row(before),
             "base + retrieval (RAG)": row(_run(events_a, "baseline", "grounded")),
-            "raw-document fine-tuning": row(_run(events_b, "evaluate")),
+            **({"raw-document fine-tuning": row(_run(events_b, "evaluate"))} if events_b else {}),
             "aligned closed-book": row(after),
             "aligned grounded": row(_run(events_a, "evaluate", "grounded")),
         }
@@ -186,6 +187,8 @@ def main() -> None:
                         help='synthesis options of the aligned run, as JSON, e.g. \'{"replay_items": 0}\'')
     parser.add_argument("--ablation", action="store_true",
                         help="aligned run only, closed-book (no RAG, grounded or raw-document rows): for ablations")
+    parser.add_argument("--skip-raw", action="store_true",
+                        help="leave out the raw-document fine-tuning run (saves its training and evaluation time)")
     parser.add_argument("--url"), parser.add_argument("--api-key")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

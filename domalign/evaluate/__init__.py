@@ -1,8 +1,8 @@
 """Evaluation stage: measure a model on a benchmark (DESIGN §4, ``docs/metrics.md``).
 
-``metrics`` (pure definitions) and ``retrieval`` (BM25 over chunks) import no
-torch; ``scorer`` runs the model and is imported on first use of
-``evaluate_model`` / ``EvaluationReport``, so importing this package stays light.
+``metrics`` (pure definitions) imports no torch; ``scorer`` runs the model and is
+imported on first use of ``evaluate_model`` / ``EvaluationReport``, so importing
+this package stays light. BM25 retrieval is shared: :mod:`domalign.retrieval`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from domalign.evaluate.metrics import (
     summarize,
     token_f1,
 )
-from domalign.evaluate.retrieval import BM25Index
 
 if TYPE_CHECKING:
     from domalign.evaluate.scorer import EvaluationReport, evaluate_model, generate_answers
 
 __all__ = [
-    "BM25Index",
     "EvaluationReport",
     "EvaluationSummary",
     "QuestionResult",

@@ -10,55 +10,17 @@ the numbers a project reports (``accuracy``, ``uncertainty``,
 from __future__ import annotations
 
 import math
-import re
-import string
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from domalign.words import STOPWORDS, normalize_answer
 
 FREEFORM_F1_THRESHOLD = 0.5
 """A free-form answer whose token F1 with the reference reaches this is correct."""
 
 SUPPORT_TOKEN_FRACTION = 0.5
 """An answer is supported when *more than* this fraction of its content tokens is in one chunk."""
-
-STOPWORDS = frozenset(
-    """
-    a an the and or but if of to in on at by for with from as into onto about over under
-    is are was were be been being am do does did has have had having will would shall should
-    can could may might must it its this that these those there here they them their
-    he him his she her hers we us our you your i me my mine not no nor so than then too very
-    what which who whom whose when where why how also just only such some any each all both
-    """.split()
-)
-"""Function words ignored when checking whether an answer's content is in the corpus."""
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_ASCII_PUNCTUATION = frozenset(string.punctuation)
-
-
-def _is_dash(char: str) -> bool:
-    return unicodedata.category(char) == "Pd"
-
-
-def _is_punctuation(char: str) -> bool:
-    return char in _ASCII_PUNCTUATION or unicodedata.category(char).startswith("P")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD-style normalization so that surface differences do not count as wrong.
-
-    NFKC, every dash (``-``, ``–``, ``—``…) to a space so "1990–1995" keeps two
-    tokens, lowercase, punctuation removed, the articles a/an/the dropped,
-    whitespace collapsed.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(" " if _is_dash(c) else c for c in text).lower()
-    text = "".join(c for c in text if not _is_punctuation(c))
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
 
 def _contains(haystack: str, needle: str) -> bool:
     """Whole-token containment of normalized strings ("1" is not in "1898")."""

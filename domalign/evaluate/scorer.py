@@ -27,9 +27,9 @@ from domalign.evaluate.metrics import (
     softmax,
     summarize,
 )
-from domalign.evaluate.retrieval import BM25Index
 from domalign.models.precision import Precision, autocast
 from domalign.models.tokens import stop_token_ids
+from domalign.retrieval import BM25Index, grounded_question
 
 ANSWER_INSTRUCTION = "Answer in a few words."
 """Appended to every question: short answers suit both choice scoring and token F1."""
@@ -58,16 +58,6 @@ def prompt_ids(tokenizer: Any, question: str) -> list[int]:
     messages = [{"role": "user", "content": content}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return tokenizer(text, add_special_tokens=False)["input_ids"]  # the template wrote any BOS
-
-
-GROUNDING_HEADER = "Answer from these passages of the documents."
-"""Opens a grounded prompt; the retrieved passages follow, numbered, then the question."""
-
-
-def grounded_question(question: str, passages: Sequence[str]) -> str:
-    """The question with retrieved passages in front, as a grounded (RAG) prompt asks it."""
-    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
-    return f"{GROUNDING_HEADER}\n\n{numbered}\n\nQuestion: {question}"
 
 
 def item_prompt_ids(tokenizer: Any, item: BenchmarkItem, passages: Sequence[str] = ()) -> list[int]:

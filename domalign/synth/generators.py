@@ -15,6 +15,12 @@ and per chunk, raw text (prompt None) for continued pre-training:
     shuffled    the chunk with its sentences in another order, so a sentence is
                 learned in several contexts rather than only after its neighbours
     sentence    each sentence alone, as a cloze question or a user's prompt meets it
+
+and per chunk, for grounded answering (retrieval-augmented fine-tuning, "RAFT"):
+
+    grounded    a fact's question behind the passages BM25 retrieves for it → the answer;
+                mostly with the fact's own chunk among them (learn to read the right
+                one among distractors), sometimes without (answer from memory)
 Prompts and completions are stripped; a cloze prompt and its completion join
 with one space. Every random choice comes from a ``random.Random`` seeded with
 the run's seed and the fact's key, so output does not depend on fact order.
@@ -27,6 +33,7 @@ import re
 from collections.abc import Sequence
 
 from domalign.domain import Chunk, TrainExample
+from domalign.retrieval import BM25Index, grounded_question
 from domalign.sentences import split_sentences
 from domalign.synth.facts import Fact, normalize
 from domalign.synth.questions import Phrasings
@@ -124,6 +131,45 @@ def shuffled_items(chunks: Sequence[Chunk], count: int, seed: int) -> list[Train
 def sentence_items(chunks: Sequence[Chunk]) -> list[TrainExample]:
     """Every sentence of every chunk as its own raw passage."""
     return [TrainExample(None, s, "sentence", c.id) for c in chunks for s in split_sentences(c.text)]
+
+
+def grounded_items(
+    chunks: Sequence[Chunk], facts: Sequence[tuple[Fact, Phrasings]], *, per_chunk: int, passages: int,
+    oracle_share: float, seed: int,
+) -> list[TrainExample]:
+    """Up to ``per_chunk`` grounded question → answer items per chunk, on facts drawn from it.
+
+    The passages are what BM25 ranks best for the question, as grounded answering
+    will retrieve them; with probability ``oracle_share`` the fact's own chunk is
+    among them (put in at a random place when BM25 missed it), otherwise it is
+    replaced by the next-ranked chunk. Evaluation and chat showed why both are
+    needed: tuned on closed-book items only, the model answered from memory and
+    read passages worse than before tuning.
+    """
+    if per_chunk <= 0 or passages <= 0:
+        return []
+    index, by_chunk = BM25Index(chunks), {}
+    texts = {c.id: c.text for c in chunks}
+    for fact, phr in facts:
+        questions = _allowed_questions(phr)
+        if questions:
+            by_chunk.setdefault(fact.chunk_id, []).append((fact, questions))
+    items = []
+    for chunk_id, candidates in by_chunk.items():
+        rng = random.Random(f"{seed}|grounded|{chunk_id}")
+        for fact, questions in rng.sample(candidates, min(per_chunk, len(candidates))):
+            question = rng.choice(questions)
+            ranked = [c.id for c, _ in index.search(question, k=passages + 1)]
+            others = [cid for cid in ranked if cid != chunk_id][:passages]
+            if rng.random() < oracle_share:  # at BM25's rank when it found the chunk, else anywhere
+                at = ranked.index(chunk_id) if chunk_id in ranked[:passages] else rng.randint(0, passages - 1)
+                others = others[: passages - 1]
+                others.insert(min(at, len(others)), chunk_id)
+            if not others:
+                continue
+            prompt = grounded_question(question, [texts[cid] for cid in others])
+            items.append(_item(prompt, fact.answer, "grounded", fact))
+    return items
 
 
 def _allowed_questions(phr: Phrasings) -> list[str]:

@@ -13,6 +13,7 @@ from domalign.synth.facts import Fact, extract_facts
 from domalign.synth.generators import (
     distractor_pools,
     fact_items,
+    grounded_items,
     raw_items,
     sentence_items,
     shuffled_items,
@@ -33,6 +34,9 @@ class SynthesisConfig:
     include_sentences: bool = True  # each sentence alone as a raw passage
     replay_share: float = 0.05  # replay items at most this share of the other items
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
+    grounded_per_chunk: int = 2  # grounded (retrieved passages → answer) items per chunk
+    grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
+    grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
     max_train_items: int | None = None  # sample down to this many items
 
 
@@ -112,14 +116,20 @@ def _training_items(
     items = raw_items(chunks) if config.include_raw_passages else []
     items += shuffled_items(chunks, config.shuffled_per_chunk, config.seed)
     items += sentence_items(chunks) if config.include_sentences else []
+    allowed = []
     for fact in facts:
         phr = phrasings[fact.key]
         if fact.key not in held_out:
             phr = replace(phr, withheld=frozenset())
+        allowed.append((fact, phr))
         items += fact_items(
             fact, phr, seed=config.seed, paraphrases=config.paraphrases_per_fact,
             clozes=config.cloze_per_fact, pools=pools if config.include_mc else None,
         )
+    items += grounded_items(
+        chunks, allowed, per_chunk=config.grounded_per_chunk, passages=config.grounded_passages,
+        oracle_share=config.grounded_oracle_share, seed=config.seed,
+    )
     seen: set[tuple[str | None, str]] = set()
     unique = []
     for item in items:

@@ -9,6 +9,7 @@ from typing import Any
 
 from domalign.domain import Chunk
 from domalign.errors import BadRequest, NotFound
+from domalign.retrieval import BM25Index, grounded_question
 from domalign.store.tables import AlignedModel
 from domalign.workflow.catalog import list_base_models
 from domalign.workflow.context import Context
@@ -66,8 +67,6 @@ def ground(
     first), and only the passages sent are cited. With no passage found the
     question goes as it is.
     """
-    from domalign.evaluate import BM25Index
-    from domalign.evaluate.scorer import grounded_question
     from domalign.serve.chat import context_length, prompt_ids
 
     chunks = _grounding_chunks(ctx, owner_id, target, document_ids)

@@ -35,6 +35,12 @@ class SynthesisOptions(BaseModel):
         default=0.05, ge=0, le=1, description="Cap on replay items as a share of the document-derived items."
     )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
+    grounded_per_chunk: int = Field(
+        default=2, ge=0, le=10,
+        description="Grounded items per chunk: a question behind the passages retrieval finds for it "
+        "(usually including the right one) → the answer, so the model learns to read passages "
+        "(`evaluation.passages_per_question` of them).",
+    )
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
     teacher: Literal["auto", "none", "endpoint", "self"] = Field(
         default="auto",

@@ -11,7 +11,6 @@ import pytest
 
 from domalign.domain import Chunk
 from domalign.evaluate import (
-    BM25Index,
     QuestionResult,
     answer_uncertainty,
     freeform_correct,
@@ -21,6 +20,7 @@ from domalign.evaluate import (
     summarize,
     token_f1,
 )
+from domalign.retrieval import BM25Index
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,8 @@ def test_peft_wrapped_model_scores_like_its_base(tiny) -> None:
 
 
 def test_grounded_prompt_carries_the_best_passages(tiny) -> None:
-    from domalign.evaluate.scorer import GROUNDING_HEADER, item_prompt_ids
+    from domalign.evaluate.scorer import item_prompt_ids
+    from domalign.retrieval import GROUNDING_HEADER
 
     _, _, tokenizer = tiny
     item = MC[1]

@@ -7,6 +7,7 @@ import pytest
 from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
 from domalign.ingest import split_sentences
+from domalign.retrieval import GROUNDING_HEADER
 from domalign.synth import (
     SynthesisConfig,
     generate_benchmark,
@@ -14,7 +15,8 @@ from domalign.synth import (
     synthesize,
 )
 from domalign.synth.facts import extract_facts, normalize
-from domalign.synth.generators import sentence_items, shuffled_items
+from domalign.synth.generators import grounded_items, sentence_items, shuffled_items
+from domalign.synth.questions import phrase
 
 # Three short fictional documents, written for this test.
 DOCS = {
@@ -122,6 +124,36 @@ def test_sentence_items_are_each_sentence_alone():
     assert [i.completion for i in items] == expected and all(i.prompt is None for i in items)
 
 
+# A chunk that shares words with every document, so every question has a distractor passage.
+NOISE = Chunk("noise-0", "noise", 0, "Bridge, quartet, island, lighthouse, engineer, cellist and mayor: the "
+              "archive indexes each of them, founded, built, opened or recorded, by date and by place.")
+
+
+def _grounded(oracle_share: float, per_chunk: int = 2) -> list[TrainExample]:
+    facts = [(f, phrase(f)) for f in extract_facts(CHUNKS)]
+    return grounded_items(
+        [*CHUNKS, NOISE], facts, per_chunk=per_chunk, passages=2, oracle_share=oracle_share, seed=0)
+
+
+def test_grounded_items_put_retrieved_passages_before_a_question_and_answer_it():
+    answers = {f.answer for f in extract_facts(CHUNKS)}
+    texts = {c.id: c.text for c in CHUNKS}
+    with_oracle, without = _grounded(1.0), _grounded(0.0)
+    assert len(with_oracle) == 2 * len(CHUNKS) and len(CHUNKS) <= len(without) <= len(with_oracle)
+    for item in with_oracle:
+        assert item.prompt.startswith(GROUNDING_HEADER) and item.completion in answers
+        assert texts[item.chunk_id] in item.prompt and item.prompt.count("\n\n[") <= 2
+    for item in without:  # the fact's own chunk is left out: the answer must come from memory
+        assert texts[item.chunk_id] not in item.prompt and "[1] " in item.prompt
+    assert _grounded(0.5) == _grounded(0.5) and _grounded(1.0, per_chunk=0) == []
+
+
+def test_grounded_items_never_ask_a_benchmark_question():
+    result = synthesize(CHUNKS, num_benchmark=6)
+    grounded = [ex.prompt for ex in result.train if ex.kind == "grounded"]
+    assert grounded and not any(b.question in p for b in result.benchmark for p in grounded)
+
+
 def test_extra_training_items_join_and_pass_the_leak_filter():
     question = synthesize(CHUNKS, num_benchmark=4).benchmark[0].question
     extra = [TrainExample("Say hi.", "Hi!", "replay"), TrainExample(f"{question} again?", "x", "replay")]
@@ -132,7 +164,8 @@ def test_extra_training_items_join_and_pass_the_leak_filter():
 
 def test_training_covers_every_kind_and_teaches_benchmark_facts_otherwise():
     result = synthesize(CHUNKS, num_benchmark=6)
-    assert {ex.kind for ex in result.train} == {"qa", "cloze", "mc", "paraphrase", "raw", "shuffled", "sentence"}
+    assert {ex.kind for ex in result.train} == {
+        "qa", "cloze", "mc", "paraphrase", "raw", "shuffled", "sentence", "grounded"}
     assert all((ex.prompt is None) == (ex.kind in RAW_KINDS) for ex in result.train)
     mc = [ex for ex in result.train if ex.kind == "mc"]
     assert all("Options:" in ex.prompt and ex.prompt.endswith("Answer:") for ex in mc)

@@ -1,8 +1,11 @@
-"""Okapi BM25 over chunks: finds the passages a domain violation is judged against.
+"""Okapi BM25 over chunks, and the grounded prompt built from what it finds.
+
+It finds the passages a domain violation is judged against, the passages a
+grounded answer reads (evaluation and chat), and those of grounded training items.
 
 Pure Python on purpose: a benchmark's corpus is a few thousand chunks at most,
 searched once per question, so a dependency (or an embedding model) would buy
-nothing. Tokens are those of :func:`~domalign.evaluate.metrics.normalize_answer`
+nothing. Tokens are those of :func:`~domalign.words.normalize_answer`
 minus stopwords, so retrieval and :func:`~domalign.evaluate.metrics.is_supported`
 see the same words.
 """
@@ -14,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from domalign.domain import Chunk
-from domalign.evaluate.metrics import STOPWORDS, normalize_answer
+from domalign.words import STOPWORDS, normalize_answer
 
 K1 = 1.5
 """Term-frequency saturation: a word's 2nd occurrence counts, its 20th barely."""
@@ -66,3 +69,13 @@ class BM25Index:
         scored = [(self._score(i, terms), i) for i in range(len(self._chunks))]
         ranked = sorted((pair for pair in scored if pair[0] > 0.0), key=lambda p: (-p[0], p[1]))
         return [(self._chunks[i], score) for score, i in ranked[:k]]
+
+
+GROUNDING_HEADER = "Answer from these passages of the documents."
+"""Opens a grounded prompt; the retrieved passages follow, numbered, then the question."""
+
+
+def grounded_question(question: str, passages: Sequence[str]) -> str:
+    """The question with retrieved passages in front, as a grounded (RAG) prompt asks it."""
+    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
+    return f"{GROUNDING_HEADER}\n\n{numbered}\n\nQuestion: {question}"
