@@ -60,12 +60,19 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run a workflow worker without the HTTP server (shares the database and blob folder)."""
+    """Run a workflow worker without the HTTP server (shares the database and blob folder); it sends webhooks too."""
+    from domalign.workflow.webhooks import WebhookSender
     from domalign.workflow.worker import Worker
 
     _log_to_stderr()
+    ctx = _context()
+    sender = WebhookSender(ctx)
+    sender.start()
     typer.echo("worker started; Ctrl-C stops it")
-    Worker(_context()).run_forever()
+    try:
+        Worker(ctx).run_forever()
+    finally:
+        sender.stop()
 
 
 @users_app.command("create")

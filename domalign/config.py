@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the database; default: SQLite (WAL) at HOME/domalign.db.",
+        description="SQLAlchemy URL of the database, e.g. `postgresql://user:pass@host/db` (psycopg 3); "
+        "default: SQLite (WAL) at HOME/domalign.db.",
     )
     max_upload_mb: float = Field(
         default=50.0, gt=0, description="Largest accepted document file, in megabytes."
@@ -34,6 +35,15 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="A job whose worker sent no heartbeat for this long is taken over by another.",
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Seconds a webhook receiver has to answer.")
+    webhook_retry_s: float = Field(
+        default=5.0, gt=0,
+        description="Wait before the first retry of a failed webhook delivery; it doubles with each attempt "
+        "(capped at one hour).",
+    )
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, le=50, description="Attempts before a webhook delivery is marked failed."
     )
     num_threads: int | None = Field(
         default=None, ge=1, description="torch threads for training and evaluation (default: torch's)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ulid import ULID
 
-PREFIXES = frozenset({"user", "doc", "alignment", "benchmark", "eval", "model", "deploy"})
+PREFIXES = frozenset({"user", "doc", "alignment", "benchmark", "eval", "model", "deploy", "webhook", "delivery"})
 
 
 def new_id(prefix: str) -> str:

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Install, then run the whole test suite (pass pytest options, e.g. -m "not slow").
+# With DOMALIGN_TEST_POSTGRES_URL set (scripts/postgres.sh prints one), the tests that run real
+# servers run a second time with every server on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec .venv/bin/python -m pytest "$@"
+postgres=${DOMALIGN_TEST_POSTGRES_URL:-}
+DOMALIGN_TEST_POSTGRES_URL= .venv/bin/python -m pytest "$@"
+if [ -n "$postgres" ]; then
+  echo "=== again on PostgreSQL: the server-backed tests (tests/api, tests/e2e), without the slow ones ==="
+  DOMALIGN_TEST_POSTGRES_URL=$postgres .venv/bin/python -m pytest -rs -m "not slow" tests/api tests/e2e
+fi

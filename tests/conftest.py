@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from domalign.models.tiny import build_tiny_llama
 
@@ -51,9 +53,42 @@ class Server:
         return httpx.Client(base_url=f"{self.url}/api/v3", headers=headers, timeout=60)
 
 
+POSTGRES_URL = os.environ.get("DOMALIGN_TEST_POSTGRES_URL")
+"""When set (``scripts/postgres.sh`` prints one), every test server runs on PostgreSQL instead of SQLite."""
+
+
+def _postgres(sql: str, **params: str) -> list:
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(text(sql), params)
+            return list(result.scalars()) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def database_env(home: Path) -> dict[str, str]:
+    """A server home's own PostgreSQL database (made on first use, so a restarted server finds its data)."""
+    if not POSTGRES_URL:
+        return {}
+    name = f"test_{os.getpid()}_{hashlib.sha256(str(home).encode()).hexdigest()[:12]}"
+    if not _postgres("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
+        _postgres(f'CREATE DATABASE "{name}"')
+    return {"DOMALIGN_DATABASE_URL": make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """Drop this session's databases at the end (the servers are stopped by then)."""
+    yield
+    if POSTGRES_URL:
+        for name in _postgres("SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"test_{os.getpid()}_%"):
+            _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def start_server(home: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Server]:
     env = {**os.environ, "DOMALIGN_HOME": str(home), "DOMALIGN_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
-           "DOMALIGN_WORKER_POLL_S": "0.2", "HF_HUB_OFFLINE": "1", **(extra_env or {})}
+           "DOMALIGN_WORKER_POLL_S": "0.2", "HF_HUB_OFFLINE": "1", **database_env(home), **(extra_env or {})}
     port = _free_port()
     log = open(home / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "domalign", "serve", "--port", str(port)],

@@ -9,12 +9,13 @@ from fastapi import APIRouter, FastAPI
 
 from domalign import __version__
 from domalign.api.errors import install_error_handlers
-from domalign.api.routes import alignments, benchmarks, documents, inference, models
+from domalign.api.routes import alignments, benchmarks, documents, inference, models, webhooks
 from domalign.config import Settings
 from domalign.serve.engine import ServingEngine
 from domalign.workflow import deployments
 from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
+from domalign.workflow.webhooks import WebhookSender
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ctx = ctx
         app.state.engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id))
         deployments.recover(ctx)
+        sender = WebhookSender(ctx)
+        sender.start()
         worker = None
         if settings.worker_enabled:
             from domalign.workflow.worker import Worker
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 worker.stop()
+            sender.stop()
             ctx.db.engine.dispose()
 
     app = FastAPI(title="domalign", version=__version__, lifespan=lifespan,
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(alignments.build_router("/alignment"))
     api.include_router(alignments.build_router("/alignment-project"))
     api.include_router(models.router)
+    api.include_router(webhooks.router)
     app.include_router(api)
     app.include_router(inference.router)
 

@@ -11,7 +11,7 @@ from domalign.errors import BadRequest, Conflict
 from domalign.ids import new_id
 from domalign.status import FINISHED, RUNNING, AlignmentStatus
 from domalign.store.tables import AlignedModel, Alignment, Benchmark, Evaluation, Event, utcnow
-from domalign.workflow import events
+from domalign.workflow import events, webhooks
 from domalign.workflow.catalog import get_base_model
 from domalign.workflow.context import Context
 from domalign.workflow.documents import require_ready_documents
@@ -103,9 +103,11 @@ def cancel_alignment(ctx: Context, owner_id: str, alignment_id: str) -> Alignmen
             # no in-Python evaluation against the loaded row (SQLite hands back naive datetimes); refreshed below
             .execution_options(synchronize_session=False)
         ).rowcount
-        if failed:
-            events.record(session, row.id, EventType.CANCELLED, row.stage)
+        previous = row.status
         session.refresh(row)
+        if failed:  # the bulk update bypassed the session hook that queues webhooks
+            events.record(session, row.id, EventType.CANCELLED, row.stage)
+            webhooks.queue_status_change(session, row, previous)
     return row
 
 

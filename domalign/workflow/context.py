@@ -17,8 +17,12 @@ class Context:
 
     @classmethod
     def open(cls, settings: Settings) -> Context:
-        """Create the home folder, connect, and migrate the schema to the newest revision."""
+        """Create the home folder, connect, migrate the schema to the newest revision, hook up webhooks."""
         settings.home.mkdir(parents=True, exist_ok=True)
+        from domalign.workflow.webhooks import track_status_changes  # it needs Context itself
+
         db = Database(settings.resolved_database_url)
         db.migrate()
-        return cls(settings=settings, db=db, blobs=BlobStore(settings.blob_dir))
+        ctx = cls(settings=settings, db=db, blobs=BlobStore(settings.blob_dir))
+        track_status_changes(ctx)
+        return ctx

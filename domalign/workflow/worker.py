@@ -145,6 +145,8 @@ class Worker:
         self._with_heartbeat(Benchmark, bench_id, work)
 
     def _run_alignment(self, alignment_id: str) -> None:
+        log.info("worker %s runs %s", self.id, alignment_id)
+
         def work(lost: threading.Event) -> None:
             interrupted = lambda: lost.is_set() or self._stop.is_set()  # noqa: E731
             try:

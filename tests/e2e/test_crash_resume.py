@@ -59,3 +59,61 @@ def test_sigkill_mid_training_resumes_from_the_checkpoint(crashable):
     progress = [e for e in events if e["type"] == "train_metrics"]
     assert progress[-1]["data"]["step"] == 120
     assert status["data"]["performance_metrics"]["accuracy_after"] is not None
+
+
+# Kill points, each an event after which the server is killed (SIGKILL) and restarted.
+KILL_AFTER = [
+    ("stage_started", "baseline"),
+    ("checkpoint_saved", "train"),
+    ("stage_started", "evaluate"),
+]
+
+
+def test_kills_at_several_points_end_like_an_uninterrupted_run(tmp_path, tiny_model_dir):
+    """One thread and fp32, so that a run is bit-for-bit repeatable and any difference is the crash's."""
+    from domalign.demo.run import CORPUS
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"DOMALIGN_WORKER_LEASE_S": "2", "DOMALIGN_NUM_THREADS": "1", "DOMALIGN_WORKER_POLL_S": "0.05"}
+    proc, srv = start_server(home, env)
+    try:
+        assert srv.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
+        key = srv.create_user("crash")
+        with srv.client(key) as client:
+            files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
+            body = {"base_model": "tiny-llama", "document_ids": client.post("/documents", files=files).json()[
+                "document_ids"], "training": {"max_steps": 30, "batch_size": 4, "checkpoint_every": 5,
+                                              "precision": "fp32"},
+                    "synthesis": {"num_benchmark_questions": 8}}
+            reference = client.post("/alignment/create", json={**body, "name": "reference"}).json()["id"]
+            wait_for(lambda: client.get(f"/alignment/status/{reference}").json()["status"] == "evaluated",
+                     timeout=240)
+            crashed = client.post("/alignment/create", json={**body, "name": "crashed"}).json()["id"]
+
+        for event_type, stage in KILL_AFTER:
+            with srv.client(key) as client:
+                wait_for(lambda: any(e["type"] == event_type and e["stage"] == stage  # noqa: B023
+                                     for e in _events(client, crashed)), timeout=240, interval=0.05)
+            proc.kill()
+            proc.wait()
+            proc, srv = start_server(home, env)
+
+        with srv.client(key) as client:
+            done = wait_for(lambda: (s := client.get(f"/alignment/status/{crashed}").json())["status"]
+                            in ("evaluated", "failed") and s, timeout=240)
+            want = client.get(f"/alignment/status/{reference}").json()
+            events = _events(client, crashed)
+            ref_events = _events(client, reference)
+            documents = client.get("/documents").json()["documents"]
+            benchmarks = client.get("/benchmark/list").json()["benchmarks"]
+    finally:
+        stop_server(proc)
+
+    assert done["status"] == "evaluated", done["data"]["error"]
+    assert len([e for e in events if e["type"] == "resumed"]) == len(KILL_AFTER)
+    assert done["data"]["performance_metrics"] == want["data"]["performance_metrics"]
+    assert done["data"]["evaluation_results"] == want["data"]["evaluation_results"]
+    losses = {tuple(e["data"].items()) for e in events if e["type"] == "train_metrics"}
+    assert losses == {tuple(e["data"].items()) for e in ref_events if e["type"] == "train_metrics"}
+    assert len(documents) == 4 and {b["status"] for b in benchmarks} == {"completed"} and len(benchmarks) == 2

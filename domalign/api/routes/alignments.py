@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, status
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.schemas import iso
@@ -16,13 +18,22 @@ from domalign.api.schemas.alignments import (
 )
 from domalign.workflow import alignments
 from domalign.workflow.alignments import AlignmentRequest
-from domalign.workflow.events import list_events
+from domalign.workflow.events import AlignmentEvent, list_events, watch_events
 from domalign.workflow.options import AlignmentOptions
 
 
 def _project(ctx: Ctx, user: CurrentUser, alignment_id: str) -> tuple:
     row = alignments.get_alignment(ctx, user.id, alignment_id)
     return row, AlignmentProject.of(row, user.name, alignments.queue_position(ctx, row))
+
+
+def _sse(events: Iterator[AlignmentEvent | None]) -> Iterator[bytes]:
+    """``event`` is the event type, ``id`` the cursor, ``data`` the event as JSON; a comment while idle."""
+    for item in events:
+        if item is None:
+            yield KEEPALIVE_COMMENT
+        else:
+            yield format_sse_event(data_str=item.model_dump_json(), event=item.type.value, id=str(item.id))
 
 
 def build_router(prefix: str) -> APIRouter:
@@ -68,12 +79,18 @@ def build_router(prefix: str) -> APIRouter:
         alignments.cancel_alignment(ctx, user.id, alignment_id)
         return _project(ctx, user, alignment_id)[1]
 
-    @router.get("/{alignment_id}/events")
+    @router.get("/{alignment_id}/events", response_model=EventList, responses={200: {"content": {
+        "text/event-stream": {"description": "One SSE event per alignment event, live, until the job stops"}}}})
     def alignment_events(
         ctx: Ctx, user: CurrentUser, alignment_id: str,
         after: Annotated[int, Query(ge=0, description="Return events with id above this cursor.")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> EventList:
+        accept: Annotated[str, Header()] = "application/json",
+        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    ) -> EventList | EventSourceResponse:
+        if "text/event-stream" in accept:  # a reconnecting EventSource sends Last-Event-ID
+            start = last_event_id if last_event_id is not None else after
+            return EventSourceResponse(_sse(watch_events(ctx, user.id, alignment_id, start)))
         items = list_events(ctx, user.id, alignment_id, after, limit)
         return EventList(events=items, next_after=items[-1].id if items else after)
 
