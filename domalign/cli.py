@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -62,16 +63,22 @@ def serve(
 def worker() -> None:
     """Run a workflow worker without the HTTP server (shares the database and blob folder); it sends webhooks too."""
     from domalign.workflow.webhooks import WebhookSender
-    from domalign.workflow.worker import Worker
+    from domalign.workflow.worker import start_workers
 
     _log_to_stderr()
     ctx = _context()
     sender = WebhookSender(ctx)
     sender.start()
-    typer.echo("worker started; Ctrl-C stops it")
+    workers = start_workers(ctx)
+    typer.echo(f"worker started ({len(workers)} at once); Ctrl-C stops it")
+    stop = threading.Event()
     try:
-        Worker(ctx).run_forever()
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
+        for worker in workers:
+            worker.stop()
         sender.stop()
 
 

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     worker_enabled: bool = Field(
         default=True, description="Run a workflow worker thread inside the server process."
     )
+    worker_concurrency: int = Field(
+        default=1, ge=1, le=16,
+        description="Jobs one process (server or `domalign worker`) runs at once, each in its own thread with its "
+        "own copy of the base model in memory; unless `num_threads` is set, they share the cores evenly.",
+    )
     worker_poll_s: float = Field(
         default=0.5, gt=0, description="Seconds between queue polls of an idle worker."
     )
@@ -45,6 +50,11 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(
         default=10, ge=1, le=50, description="Attempts before a webhook delivery is marked failed."
     )
+    batch_window_ms: float = Field(
+        default=10.0, ge=0, le=1000,
+        description="How long a chat request waits for others to share its generate call (batching).",
+    )
+    max_batch: int = Field(default=16, ge=1, le=256, description="Most chat requests in one generate call.")
     num_threads: int | None = Field(
         default=None, ge=1, description="torch threads for training and evaluation (default: torch's)."
     )

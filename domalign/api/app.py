@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from domalign import __version__
 from domalign.api.errors import install_error_handlers
-from domalign.api.routes import alignments, benchmarks, documents, inference, models, webhooks
+from domalign.api.routes import alignments, benchmarks, documents, evaluations, inference, models, webhooks
 from domalign.config import Settings
 from domalign.serve.engine import ServingEngine
 from domalign.workflow import deployments
@@ -25,22 +25,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = Context.open(settings)
         app.state.ctx = ctx
-        app.state.engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id))
+        app.state.engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id),
+                                         batch_window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch)
         deployments.recover(ctx)
         sender = WebhookSender(ctx)
         sender.start()
-        worker = None
+        workers = []
         if settings.worker_enabled:
-            from domalign.workflow.worker import Worker
+            from domalign.workflow.worker import start_workers
 
-            worker = Worker(ctx)
-            worker.start()
+            workers = start_workers(ctx)
         try:
             yield
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.stop()
             sender.stop()
+            app.state.engine.close()
             ctx.db.engine.dispose()
 
     app = FastAPI(title="domalign", version=__version__, lifespan=lifespan,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(alignments.build_router("/alignment"))
     api.include_router(alignments.build_router("/alignment-project"))
     api.include_router(models.router)
+    api.include_router(evaluations.router)
     api.include_router(webhooks.router)
     app.include_router(api)
     app.include_router(inference.router)

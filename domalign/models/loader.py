@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -67,10 +68,27 @@ def resolve_source(source: str) -> ModelSource:
     return ModelSource("hub", source)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_model_libraries() -> None:
+    """Import transformers' model classes and PEFT one thread at a time.
+
+    transformers resolves its classes lazily, and two threads doing that for the
+    first time at once can fail ("cannot import name 'AutoModelForCausalLM'"):
+    seen with two jobs side by side, and possible with a chat request loading a
+    model while a job does.
+    """
+    with _IMPORT_LOCK:
+        import peft  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
 def load_base_model(
     source: str, *, cache_dir: Path, dtype: str = "float32"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``source`` in ``dtype`` (eval mode) with a tokenizer whose ``pad_token`` is set."""
+    _import_model_libraries()
     torch_dtype = _torch_dtype(dtype)
     resolved = resolve_source(source)
     if resolved.kind == "gguf":

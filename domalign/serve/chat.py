@@ -1,4 +1,4 @@
-"""Chat generation for one request: prompt building, sampling, stop strings, usage, confidence.
+"""Chat generation: prompt building, sampling, stop strings, usage, confidence; one request or a batch.
 
 The request's ``messages`` go through the model's chat template. A prompt that
 does not fit beside ``max_tokens`` in the context is cut from the left (oldest
@@ -68,46 +68,119 @@ def prompt_ids(tokenizer: Any, params: ChatParams, context: int) -> tuple[list[i
     return (ids[-room:], max_new, True) if len(ids) > room else (ids, max_new, False)
 
 
-class _Cancel:
-    """A stopping criterion that ends generation once ``event`` is set (client went away)."""
+@dataclass
+class Row:
+    """One sequence of a batched ``generate`` call: a request's prompt, budget, cancel flag and streamer."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    ids: list[int]
+    max_new: int
+    cancel: threading.Event
+    streamer: Any = None  # receives this row's tokens as they come (a TextIteratorStreamer), or None
+    length: int = 0  # tokens generated for this row, its stop token included
+    finished: bool = False
+
+
+class _RowStops:
+    """Per-row stopping: a row ends at its own token budget or when its client went away."""
+
+    def __init__(self, rows: list[Row], prompt_len: int) -> None:
+        self.rows, self.prompt_len = rows, prompt_len
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_: Any) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        produced = input_ids.shape[1] - self.prompt_len
+        done = [row.cancel.is_set() or produced >= row.max_new for row in self.rows]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def generate(
-    model: Any, tokenizer: Any, params: ChatParams, *, streamer: Any = None, cancel: threading.Event | None = None
-) -> ChatResult:
-    """Run one request; with ``streamer``, text is pushed to it as it is generated (n must be 1)."""
+class _RowStreamer:
+    """Hands each row's new token to that row's streamer until the row has stopped."""
+
+    def __init__(self, rows: list[Row], stops: list[int]) -> None:
+        self.rows, self.stops, self._prompt_seen = rows, set(stops), False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate sends the prompt first
+            self._prompt_seen = True
+            return
+        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
+            if row.finished:  # generate pads a finished row with a stop token
+                continue
+            row.length += 1
+            if token in self.stops or row.cancel.is_set() or row.length >= row.max_new:
+                row.finished = True
+            if token not in self.stops and row.streamer is not None:
+                row.streamer.put(torch.tensor([token]))
+
+    def end(self) -> None:
+        for row in self.rows:
+            if row.streamer is not None:
+                row.streamer.end()
+
+
+def generate_rows(
+    model: Any, tokenizer: Any, rows: list[Row], params: ChatParams, adapter_names: list[str] | None = None,
+) -> tuple[list[list[int]], torch.Tensor]:
+    """One ``generate`` call for all ``rows`` (left-padded), sharing ``params``' sampling settings and stop
+    strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. Returns each row's new tokens
+    and the per-step log-probabilities, shape (rows, steps, vocab)."""
     from transformers import GenerationConfig, StoppingCriteriaList
 
-    cancel = cancel or threading.Event()
-    ids, max_new, truncated = prompt_ids(tokenizer, params, context_length(model.config))
     stops = stop_token_ids(model, tokenizer)
+    pad = stops[0]  # a stop token, so the rows generate finishes early read as stopped
+    width = max(len(row.ids) for row in rows)
     sample = params.temperature > 0
     config = GenerationConfig(
         do_sample=sample, temperature=params.temperature if sample else None,
-        top_p=params.top_p if sample else None, top_k=None, max_new_tokens=max_new, eos_token_id=stops,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0],
-        stop_strings=list(params.stop) or None, return_dict_in_generate=True, output_logits=True,
+        top_p=params.top_p if sample else None, top_k=None, max_new_tokens=max(row.max_new for row in rows),
+        eos_token_id=stops, pad_token_id=pad, stop_strings=list(params.stop) or None,
+        return_dict_in_generate=True, output_logits=True,
     )
     if params.seed is not None:
         torch.manual_seed(params.seed)
     device = next(model.parameters()).device
+    input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=device)
+    extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
     with torch.inference_mode():
-        out = model.generate(  # n choices = the prompt n times in one batch
-            input_ids=torch.tensor([ids] * params.n, device=device),
-            attention_mask=torch.ones(params.n, len(ids), dtype=torch.long, device=device),
-            generation_config=config, tokenizer=tokenizer, streamer=streamer,
-            stopping_criteria=StoppingCriteriaList([_Cancel(cancel)]),
+        out = model.generate(
+            input_ids=input_ids, attention_mask=mask, generation_config=config, tokenizer=tokenizer,
+            streamer=_RowStreamer(rows, stops), stopping_criteria=StoppingCriteriaList([_RowStops(rows, width)]),
+            **extra,
         )
     logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)
-    choices = [_choice(tokenizer, out.sequences[row, len(ids):].tolist(), logprobs[row], stops, params, max_new)
-               for row in range(out.sequences.shape[0])]
-    return ChatResult(choices, prompt_tokens=len(ids), prompt_truncated=truncated, cancel=cancel)
+    tokens = [out.sequences[i, width : width + row.length].tolist() for i, row in enumerate(rows)]
+    return tokens, logprobs
+
+
+def generate_batch(
+    model: Any, tokenizer: Any, requests: list[tuple[ChatParams, Any, threading.Event, str | None]],
+) -> list[ChatResult]:
+    """Requests that share sampling settings and stop strings, in one call; ``(params, streamer, cancel,
+    adapter)`` each, adapter None for the base model (PEFT's ``__base__``) when the model carries adapters."""
+    context = context_length(model.config)
+    rows, owners, prompts = [], [], []
+    for index, (params, streamer, cancel, _) in enumerate(requests):
+        ids, max_new, truncated = prompt_ids(tokenizer, params, context)
+        prompts.append((len(ids), truncated))
+        for _ in range(params.n):
+            rows.append(Row(ids, max_new, cancel, streamer))
+            owners.append(index)
+    names = [requests[i][3] or "__base__" for i in owners] if _has_adapters(model) else None
+    tokens, logprobs = generate_rows(model, tokenizer, rows, requests[0][0], names)
+    stops = stop_token_ids(model, tokenizer)
+    results = []
+    for index, (params, _, cancel, _) in enumerate(requests):
+        choices = [_choice(tokenizer, tokens[r], logprobs[r], stops, params, rows[r].max_new)
+                   for r, owner in enumerate(owners) if owner == index]
+        results.append(ChatResult(choices, prompt_tokens=prompts[index][0], prompt_truncated=prompts[index][1],
+                                  cancel=cancel))
+    return results
+
+
+def _has_adapters(model: Any) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
 
 
 def _choice(tokenizer: Any, tokens: list[int], logprobs: torch.Tensor, stops: list[int], params: ChatParams,

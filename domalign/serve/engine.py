@@ -1,20 +1,23 @@
 """The serving engine: one copy of each base model in memory, every deployed adapter beside it.
 
-Adapters of one base share its weights inside a single PEFT model; a request
-selects its adapter under the base's lock, so two requests can never answer
-with each other's adapter. Requests to different bases run in parallel.
+Adapters of one base share its weights inside a single PEFT model. Requests go
+to the base's batcher (``batching``), which runs those that arrive together in
+one ``generate`` call, each row with its own adapter (PEFT's ``adapter_names``),
+so a request can never answer with another's adapter. Loading and removing an
+adapter take the base's lock, as each batch does. Different bases run in parallel.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from domalign.errors import NotFound
+from domalign.serve.batching import Batcher, Request, run_batch
 
 
 @dataclass
@@ -23,23 +26,52 @@ class LoadedBase:
     tokenizer: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: set[str] = field(default_factory=set)
+    batcher: Batcher | None = None
+
+    def run(self, batch: list[Request]) -> None:
+        """One batch, under the lock; a request whose adapter went away meanwhile gets a 404."""
+        with self.lock:
+            ready = []
+            for request in batch:
+                if request.adapter_id is None or request.adapter_id in self.adapters:
+                    ready.append(request)
+                    continue
+                request.future.set_exception(NotFound(f"model '{request.adapter_id}' is not deployed"))
+                if request.streamer is not None:
+                    request.streamer.end()
+            if ready:
+                run_batch(self.model, self.tokenizer, ready)
 
 
 class ServingEngine:
     """Owns the models the server answers with; created by the app factory, never global."""
 
-    def __init__(self, load_base: Callable[[str], tuple[Any, Any]]) -> None:
+    def __init__(
+        self, load_base: Callable[[str], tuple[Any, Any]], *, batch_window_s: float = 0.01, max_batch: int = 16,
+    ) -> None:
         self._load_base = load_base
         self._bases: dict[str, LoadedBase] = {}
         self._guard = threading.Lock()
+        self.batch_window_s, self.max_batch = batch_window_s, max_batch
 
     def _base(self, base_id: str) -> LoadedBase:
         with self._guard:
             if base_id not in self._bases:
                 model, tokenizer = self._load_base(base_id)
                 model.eval()
-                self._bases[base_id] = LoadedBase(model, tokenizer)
+                base = LoadedBase(model, tokenizer)
+                base.batcher = Batcher(base.run, window_s=self.batch_window_s, max_batch=self.max_batch,
+                                       name=base_id)
+                self._bases[base_id] = base
             return self._bases[base_id]
+
+    def submit(self, base_id: str, request: Request) -> Future:
+        """Queue a chat request for ``base_id``; the future holds its ChatResult."""
+        return self._base(base_id).batcher.submit(request)
+
+    def close(self) -> None:
+        for base in self._bases.values():
+            base.batcher.close()
 
     def add_adapter(self, base_id: str, adapter_id: str, adapter_dir: Path) -> None:
         """Load an adapter next to its base (idempotent)."""
@@ -79,19 +111,3 @@ class ServingEngine:
     def has_adapter(self, base_id: str, adapter_id: str) -> bool:
         base = self._bases.get(base_id)
         return base is not None and adapter_id in base.adapters
-
-    @contextmanager
-    def using(self, base_id: str, adapter_id: str | None) -> Iterator[tuple[Any, Any]]:
-        """Hold the base's lock with ``adapter_id`` active (or every adapter off) for one generation."""
-        base = self._base(base_id)
-        with base.lock:
-            if adapter_id is not None:
-                if adapter_id not in base.adapters:
-                    raise NotFound(f"model '{adapter_id}' is not deployed")
-                base.model.set_adapter(adapter_id)
-                yield base.model, base.tokenizer
-            elif base.adapters:
-                with base.model.disable_adapter():
-                    yield base.model, base.tokenizer
-            else:
-                yield base.model, base.tokenizer

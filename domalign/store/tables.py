@@ -132,16 +132,29 @@ class AlignedModel(Base):
 
 
 class Evaluation(Base):
+    """One model scored on a benchmark, or two side by side (``model_id_2``); an alignment's own
+    evaluation is base model vs aligned model."""
+
     __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_queue", "status", "claimed_by"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     model_id: Mapped[str] = mapped_column(String(200))
+    model_id_2: Mapped[str | None] = mapped_column(String(200), default=None)
     benchmark_id: Mapped[str] = mapped_column(String(64))
     alignment_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="COMPLETED")
+    grounded: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="COMPLETED")  # PENDING | RUNNING | COMPLETED | FAILED
+    questions_done: Mapped[int] = mapped_column(Integer, default=0)
+    questions_total: Mapped[int] = mapped_column(Integer, default=0)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     details_key: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Event(Base):

@@ -129,3 +129,5 @@ def delete_alignment(ctx: Context, owner_id: str, alignment_id: str) -> None:
         session.execute(delete(Evaluation).where(Evaluation.alignment_id == alignment_id))
         session.delete(row)
     ctx.blobs.delete(f"alignments/{alignment_id}")
+    if model is not None:
+        ctx.blobs.delete(f"exports/{model.id}")

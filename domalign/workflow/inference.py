@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -107,10 +106,10 @@ def check(engine: Any, target: ChatTarget, params: Any) -> None:
 
 
 def complete(engine: Any, target: ChatTarget, params: Any) -> Any:
-    from domalign.serve.chat import generate
+    """The whole answer (batched with whatever else arrives for the same base model)."""
+    from domalign.serve.batching import Request
 
-    with engine.using(target.base_id, target.adapter_id) as (model, tokenizer):
-        return generate(model, tokenizer, params)
+    return engine.submit(target.base_id, Request(target.adapter_id, params)).result()
 
 
 class Stream:
@@ -119,33 +118,24 @@ class Stream:
     def __init__(self, engine: Any, target: ChatTarget, params: Any) -> None:
         from transformers import TextIteratorStreamer
 
+        from domalign.serve.batching import Request
+
         if params.n != 1:
             raise BadRequest("streaming supports n=1 only; drop n or stream=false")
-        self.cancel = threading.Event()
         self.result: Any = None
-        self.error: BaseException | None = None
         self._stops = params.stop
-        self._streamer = TextIteratorStreamer(engine.tokenizer(target.base_id), skip_prompt=True,
-                                              skip_special_tokens=True)
-        self._thread = threading.Thread(target=self._run, args=(engine, target, params), daemon=True)
-        self._thread.start()
-
-    def _run(self, engine: Any, target: ChatTarget, params: Any) -> None:
-        from domalign.serve.chat import generate
-
-        try:
-            with engine.using(target.base_id, target.adapter_id) as (model, tokenizer):
-                self.result = generate(model, tokenizer, params, streamer=self._streamer, cancel=self.cancel)
-        except BaseException as exc:  # handed to the reader
-            self.error = exc
-            self._streamer.end()
+        streamer = TextIteratorStreamer(engine.tokenizer(target.base_id), skip_prompt=False,
+                                        skip_special_tokens=True)  # the batcher sends new tokens only
+        self._request = Request(target.adapter_id, params, streamer=streamer)
+        self.cancel = self._request.cancel
+        self._future = engine.submit(target.base_id, self._request)
 
     def pieces(self) -> Iterator[str]:
         """Generated text, held back just enough that a stop string is never sent."""
         keep = max((len(s) for s in self._stops), default=1) - 1
         pending = ""
         try:
-            for piece in self._streamer:
+            for piece in self._request.streamer:
                 pending += piece
                 cut = min((pending.find(s) for s in self._stops if s in pending), default=-1)
                 if cut >= 0:
@@ -159,7 +149,5 @@ class Stream:
             if pending:
                 yield pending
         finally:
-            self.cancel.set()  # a client that went away frees the model at the next token
-            self._thread.join()
-        if self.error is not None:
-            raise self.error
+            self.cancel.set()  # a client that went away frees its row at the next token
+        self.result = self._future.result()  # raises what generation raised

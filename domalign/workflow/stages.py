@@ -17,7 +17,7 @@ from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
 from domalign.status import AlignmentStatus
 from domalign.store.tables import AlignedModel, Alignment, Evaluation
-from domalign.workflow import benchmarks
+from domalign.workflow import benchmarks, evaluations
 from domalign.workflow.catalog import get_base_model
 from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
@@ -221,15 +221,10 @@ class Evaluate:
     name, status = "evaluate", AlignmentStatus.EVALUATING
 
     def run(self, job: JobRun) -> dict[str, Any]:
-        from peft import PeftModel
-
         base, tokenizer = job.base_model()
-        model = PeftModel.from_pretrained(base, str(job.ctx.blobs.path(job.key("adapter"))))
-        try:
+        with evaluations.with_adapter(base, job.ctx.blobs.path(job.key("adapter"))) as model:
             after = _evaluate(job, self.name, model, tokenizer)
-        finally:
-            model.unload()  # restore the cached base model for the next job
-        self._record(job, job.ctx.blobs.read_json(job.key("eval_baseline.json"))["summary"], after)
+        self._record(job)
         self._report_other_runs(job)
         return after
 
@@ -247,18 +242,18 @@ class Evaluate:
                           **({"extra_benchmarks": extra} if extra else {})}
 
     @staticmethod
-    def _record(job: JobRun, before: dict, after: dict) -> None:
-        eval_id = new_id("eval")
+    def _record(job: JobRun) -> None:
+        """The alignment's evaluation row (base vs aligned, closed-book) and the status metrics."""
+        before, after = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
+        before, after = ({"summary": r["summary"], "results": r["results"]} for r in (before, after))
         with job.ctx.db.session() as session:
-            stale = session.get(Alignment, job.spec.id).evaluation_id  # recorded before a crash
-            if stale:
-                session.delete(session.get(Evaluation, stale))
-            session.add(Evaluation(
-                id=eval_id, owner_id=job.spec.owner_id, model_id=job.spec.base_model,
-                benchmark_id=job.benchmark_id,
-                alignment_id=job.spec.id, summary={"before": before, "after": after},
-                details_key=job.key("eval_evaluate.json"),
-            ))
+            stale = session.get(Alignment, job.spec.id).evaluation_id
+        eval_id = evaluations.record_comparison(
+            job.ctx, owner_id=job.spec.owner_id, alignment_id=job.spec.id, benchmark_id=job.benchmark_id,
+            base_model=job.spec.base_model, before=before, after=after, replaces=stale,
+        )
+        before, after = before["summary"], after["summary"]
+        with job.ctx.db.session() as session:
             row = session.get(Alignment, job.spec.id)
             row.evaluation_id = eval_id
             row.performance_metrics = {
@@ -288,7 +283,7 @@ class Register:
             ))
             row.model_id = model_id
             if row.evaluation_id:  # the evaluation ran before the model had an id
-                session.get(Evaluation, row.evaluation_id).model_id = model_id
+                session.get(Evaluation, row.evaluation_id).model_id_2 = model_id
         return {"model_id": model_id}
 
 

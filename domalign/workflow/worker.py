@@ -1,4 +1,4 @@
-"""The worker: claims queued jobs from the database and runs them, one at a time.
+"""The worker: claims queued jobs (benchmark generations, evaluations, alignments) and runs them, one at a time.
 
 A claim is a compare-and-set on ``claimed_by``; a job whose worker stopped
 sending heartbeats (it crashed or was killed) is taken over and resumes at its
@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from domalign.errors import Cancelled
 from domalign.status import RUNNING, AlignmentStatus
-from domalign.store.tables import Alignment, Benchmark, utcnow
-from domalign.workflow import benchmarks
+from domalign.store.tables import Alignment, Benchmark, Evaluation, utcnow
+from domalign.workflow import benchmarks, evaluations
 from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
 from domalign.workflow.events import EventType
@@ -49,6 +50,14 @@ class ModelCache:
         return self._value
 
 
+def start_workers(ctx: Context) -> list[Worker]:
+    """``worker_concurrency`` workers, each on its own thread."""
+    workers = [Worker(ctx) for _ in range(ctx.settings.worker_concurrency)]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
 class Worker:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -67,10 +76,13 @@ class Worker:
             self._thread.join(timeout)
 
     def run_forever(self) -> None:
-        if self.ctx.settings.num_threads:
+        threads = self.ctx.settings.num_threads
+        if threads is None and self.ctx.settings.worker_concurrency > 1:  # jobs side by side share the cores
+            threads = max(1, (os.cpu_count() or 1) // self.ctx.settings.worker_concurrency)
+        if threads:
             import torch
 
-            torch.set_num_threads(self.ctx.settings.num_threads)
+            torch.set_num_threads(threads)
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
@@ -85,6 +97,10 @@ class Worker:
         bench_id = self._claim(Benchmark, Benchmark.status.in_(["pending", "running"]))
         if bench_id:
             self._run_benchmark(bench_id)
+            return True
+        eval_id = self._claim(Evaluation, Evaluation.status.in_([evaluations.PENDING, evaluations.RUNNING]))
+        if eval_id:
+            self._run_evaluation(eval_id)
             return True
         alignment_id = self._claim(Alignment, Alignment.status.in_(list(RUNNING)))
         if alignment_id:
@@ -143,6 +159,20 @@ class Worker:
                 benchmarks.fail_generation(self.ctx, bench_id, f"{type(exc).__name__}: {exc}")
 
         self._with_heartbeat(Benchmark, bench_id, work)
+
+    def _run_evaluation(self, eval_id: str) -> None:
+        def work(lost: threading.Event) -> None:
+            try:
+                evaluations.run_evaluation(self.ctx, eval_id, self.models.get,
+                                           lambda: lost.is_set() or self._stop.is_set())
+            except Cancelled:  # the lease was lost or the worker is stopping: the next claim starts it again
+                log.info("evaluation %s interrupted", eval_id)
+            except Exception as exc:
+                log.exception("evaluation %s failed", eval_id)
+                evaluations.fail_evaluation(self.ctx, eval_id, f"{type(exc).__name__}: {exc}")
+                self.models.clear()  # it may have failed with an adapter applied
+
+        self._with_heartbeat(Evaluation, eval_id, work)
 
     def _run_alignment(self, alignment_id: str) -> None:
         log.info("worker %s runs %s", self.id, alignment_id)

@@ -57,3 +57,18 @@ def test_queue_positions_and_in_use_protection(idle):
     client.post(f"/alignment/{second}/cancel")
     assert client.delete(f"/documents/{doc_id}").status_code == 204
     assert client.delete(f"/benchmark/{bench_id}").status_code == 204
+
+
+def test_an_evaluation_waits_in_the_queue_and_its_results_are_not_ready(idle):
+    client, stranger = idle
+    _, bench_id = _setup(client)
+    created = client.post("/evaluations", json={"model_id": "tiny-llama", "benchmark_id": bench_id})
+    assert created.status_code == 202
+    eval_id = created.json()["id"]
+    info = client.get(f"/evaluations/{eval_id}/status").json()
+    assert info["status"] == "PENDING" and info["progress"] == {"questions_done": 0, "questions_total": 1,
+                                                                 "percent": 0.0}
+    for path in ("results", "download"):
+        response = client.get(f"/evaluations/{eval_id}/{path}")
+        assert response.status_code == 400 and "not ready" in response.json()["detail"]
+    assert stranger.get(f"/evaluations/{eval_id}/status").status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import re
 
 import httpx
 import openai
@@ -117,6 +118,37 @@ def test_concurrent_requests_never_use_the_wrong_adapter(oai, deployed):
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(ask, order))
     assert answers == [reference[m] for m in order]
+
+
+CANDIDATES = ["Who founded the Quillmere Ferry Cooperative?", "Tell me about the ferries.", "Hello!",
+              "What does the cooperative do in winter?", "List three harbours.", "Write a sentence about boats."]
+
+
+def test_requests_that_arrive_together_are_batched_each_with_its_adapter(server, api, deployed):
+    models = [p["model_id"] for p in deployed] + ["tiny-llama"]  # two adapters and their base, in one batch
+
+    def ask(model: str, prompt: str) -> tuple[str, float | None]:
+        reply = api.post("/inference/chat/completions", json={
+            "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 8,
+            "temperature": 0}).json()
+        return reply["choices"][0]["message"]["content"], reply["confidence_score"]
+
+    # greedy answers alone (batches of one); the prompt on which the models differ most (a few training
+    # steps often make an adapter's first greedy token the stop token, while the base model talks)
+    alone = {p: {m: ask(m, p) for m in models} for p in CANDIDATES}
+    prompt = max(CANDIDATES, key=lambda p: len(set(alone[p].values())))
+    reference = alone[prompt]
+    assert len(set(reference.values())) >= 2, "the models must answer differently for this test"
+    log = server.home / "server.log"
+    before = len(re.findall(r"batch of (\d+)", log.read_text()))
+    order = models * 5
+    with concurrent.futures.ThreadPoolExecutor(max_workers=15) as pool:
+        answers = list(pool.map(lambda m: ask(m, prompt), order))
+    for model, (text, confidence) in zip(order, answers, strict=True):
+        assert text == reference[model][0]
+        assert confidence == reference[model][1] or abs(confidence - reference[model][1]) < 0.01
+    sizes = [int(n) for n in re.findall(r"batch of (\d+)", log.read_text())]
+    assert len(sizes) > before and max(sizes[before:]) > 1  # some requests shared a generate call
 
 
 def test_bad_requests(server, oai, deployed, other_key):

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.schemas import iso
 from domalign.api.schemas.models import BaseModelList, BaseModelOut
 from domalign.store.tables import AlignedModel, DeploymentOp
-from domalign.workflow import deployments
+from domalign.workflow import deployments, exports
 from domalign.workflow.catalog import list_base_models
+from domalign.workflow.exports import ExportFormat
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -69,6 +71,18 @@ def _operation_routes(action: Literal["deploy", "undeploy"]) -> None:
     @router.get(f"/{action}-model/{{model_id}}/status", name=f"{action}_model_status")
     def op_status(ctx: Ctx, user: CurrentUser, model_id: str) -> DeploymentStatus:
         return DeploymentStatus.of(deployments.get_operation(ctx, user.id, model_id, action))
+
+
+@router.get("/{model_id}/download", response_class=FileResponse, responses={200: {"content": {
+    "application/x-tar": {}, "application/octet-stream": {}}}})
+def download_model(
+    ctx: Ctx, user: CurrentUser, model_id: str,
+    fmt: Annotated[ExportFormat, Query(alias="format", description="adapter | merged | gguf")] = "adapter",
+) -> FileResponse:
+    """The PEFT adapter or the merged model (tar archives), or a GGUF file; built on first request."""
+    path = exports.export_model(ctx, user.id, model_id, fmt)
+    media = "application/octet-stream" if fmt == "gguf" else "application/x-tar"
+    return FileResponse(path, media_type=media, filename=path.name)
 
 
 _operation_routes("deploy")
