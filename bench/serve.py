@@ -6,9 +6,13 @@ the official ``openai`` client, streaming:
   - aggregate completion tokens/s with 1, 4, 16 concurrent streams (median of --repeat),
     counting the tokens the server reports in ``usage``;
 then, in this process, plain ``transformers`` greedy ``generate`` on the same model,
-one request at a time (what a user would run without a server).
+one request at a time (what a user would run without a server); and, with --adapter (an
+adapter folder of an alignment, e.g. ~/.domalign/blobs/alignments/<id>/adapter), the resident
+memory each extra deployed adapter adds in the serving engine (the same adapter loaded under
+several names beside one base).
 
-  python bench/serve.py --model smollm2-135m-instruct --streams 1 4 16 --max-tokens 64
+  python bench/serve.py --model smollm2-135m-instruct --streams 1 4 8 16 --max-tokens 64 \
+      --adapter ~/.domalign/blobs/alignments/<id>/adapter
 """
 
 from __future__ import annotations
@@ -97,12 +101,45 @@ def transformers_rate(model_id: str, max_tokens: int, repeat: int) -> dict:
     return {"tokens_per_s": statistics.median(rates), "ttft_s": statistics.median(ttfts)}
 
 
+def rss_mb() -> float:
+    """Resident memory of this process (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def adapter_memory(model_id: str, adapter: Path, count: int = 4) -> dict:
+    """Resident MB per extra adapter deployed beside one base model in the serving engine."""
+    import gc
+
+    from domalign.config import Settings
+    from domalign.serve.engine import ServingEngine
+    from domalign.workflow.catalog import load_catalog_model
+    from domalign.workflow.context import Context
+
+    ctx = Context.open(Settings())
+    engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id))
+    engine.add_adapter(model_id, "adapter-0", adapter)  # the first one also wraps the base in PEFT
+    gc.collect()
+    before = rss_mb()
+    for i in range(1, count + 1):
+        engine.add_adapter(model_id, f"adapter-{i}", adapter)
+    gc.collect()
+    after = rss_mb()
+    engine.close()
+    size = sum(f.stat().st_size for f in adapter.iterdir()) / 2**20
+    return {"per_adapter_mb": round((after - before) / count, 1), "adapter_files_mb": round(size, 1),
+            "adapters_added": count}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--adapter", type=Path, help="an adapter folder, to measure memory per deployed adapter")
     parser.add_argument("--url"), parser.add_argument("--api-key")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
     args = parser.parse_args()
@@ -119,12 +156,14 @@ def main() -> None:
         rates = {n: statistics.median(concurrent_rate(client, args.model, n, args.max_tokens)
                                       for _ in range(args.repeat)) for n in args.streams}
     plain = transformers_rate(args.model, args.max_tokens, args.repeat)
+    memory = adapter_memory(args.model, args.adapter.expanduser()) if args.adapter else None
     result = {
         "date": datetime.now().isoformat(timespec="seconds"), "model": args.model, "max_tokens": args.max_tokens,
         "repeat": args.repeat, "ttft_s": round(ttft, 3), "ttft_prompt_tokens": prompt_tokens,
         "tokens_per_s": {str(n): round(r, 1) for n, r in rates.items()},
         "speedup_vs_one_stream": {str(n): round(r / rates[args.streams[0]], 2) for n, r in rates.items()},
         "transformers_generate": {k: round(v, 3) for k, v in plain.items()},
+        "adapter_memory": memory,
     }
     print(f"\nserving {args.model}: time to first token {ttft * 1000:.0f} ms for a {prompt_tokens}-token prompt "
           f"(plain transformers: {plain['ttft_s'] * 1000:.0f} ms)")
@@ -132,6 +171,9 @@ def main() -> None:
     for n, r in rates.items():
         print(f"{n:>8} {r:>9.1f} {r / rates[args.streams[0]]:>6.2f}")
     print(f"plain transformers generate, one at a time: {plain['tokens_per_s']:.1f} tokens/s")
+    if memory:
+        print(f"memory per extra deployed adapter: {memory['per_adapter_mb']} MB "
+              f"(adapter files {memory['adapter_files_mb']} MB)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"written to {args.out}", file=sys.stderr)
