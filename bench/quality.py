@@ -104,7 +104,7 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     doc_ids = client.upload_documents(docs)
     bench_id = client.upload_benchmark(items, f"{args.name} questions")
     general_id = client.upload_benchmark(json.loads(GENERAL.read_text()), "general knowledge")
-    training = {"max_time_s": args.train_seconds, "epochs": args.epochs}
+    training = {"max_time_s": args.train_seconds, "epochs": args.epochs, **args.training}
     evaluation = {"grounded": not args.ablation, "extra_benchmark_ids": [general_id]}
     started = time.monotonic()
     aligned, events_a = run_alignment(client, "aligned", args.base_model, doc_ids, {
@@ -185,6 +185,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--recipe", type=json.loads, default={},
                         help='synthesis options of the aligned run, as JSON, e.g. \'{"replay_items": 0}\'')
+    parser.add_argument("--training", type=json.loads, default={},
+                        help='more training options of the aligned run, e.g. \'{"max_seq_len": 1024}\'')
     parser.add_argument("--ablation", action="store_true",
                         help="aligned run only, closed-book (no RAG, grounded or raw-document rows): for ablations")
     parser.add_argument("--skip-raw", action="store_true",

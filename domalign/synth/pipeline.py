@@ -34,7 +34,7 @@ class SynthesisConfig:
     include_sentences: bool = True  # each sentence alone as a raw passage
     replay_share: float = 0.05  # replay items at most this share of the other items
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
-    grounded_per_chunk: int = 2  # grounded (retrieved passages → answer) items per chunk
+    grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
     max_train_items: int | None = None  # sample down to this many items

@@ -59,8 +59,8 @@ class TrainingConfig(BaseModel):
 
     # --- data
     max_seq_len: int = Field(
-        1024, ge=8, le=32768,
-        description="Tokens per example; longer ones are truncated (grounded items carry three passages).",
+        256, ge=8, le=32768,
+        description="Tokens per example; longer ones are truncated (grounded items need 1024).",
     )
     loss_on_completion_only: bool = Field(
         True, description="Learn only the answer of prompted examples, not the prompt (raw text is always learned)."

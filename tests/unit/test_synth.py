@@ -149,7 +149,7 @@ def test_grounded_items_put_retrieved_passages_before_a_question_and_answer_it()
 
 
 def test_grounded_items_never_ask_a_benchmark_question():
-    result = synthesize(CHUNKS, num_benchmark=6)
+    result = synthesize(CHUNKS, num_benchmark=6, config=SynthesisConfig(grounded_per_chunk=2))
     grounded = [ex.prompt for ex in result.train if ex.kind == "grounded"]
     assert grounded and not any(b.question in p for b in result.benchmark for p in grounded)
 
@@ -163,7 +163,7 @@ def test_extra_training_items_join_and_pass_the_leak_filter():
 
 
 def test_training_covers_every_kind_and_teaches_benchmark_facts_otherwise():
-    result = synthesize(CHUNKS, num_benchmark=6)
+    result = synthesize(CHUNKS, num_benchmark=6, config=SynthesisConfig(grounded_per_chunk=2))
     assert {ex.kind for ex in result.train} == {
         "qa", "cloze", "mc", "paraphrase", "raw", "shuffled", "sentence", "grounded"}
     assert all((ex.prompt is None) == (ex.kind in RAW_KINDS) for ex in result.train)

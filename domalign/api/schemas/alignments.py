@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domalign.api.schemas import iso
 from domalign.store.tables import Alignment
 from domalign.train.config import TrainingConfig
 from domalign.workflow.events import AlignmentEvent
-from domalign.workflow.options import EvaluationOptions, SynthesisOptions
+from domalign.workflow.options import EvaluationOptions, SynthesisOptions, check_grounded_fit
 
 StatusValue = Literal["pending", "completed", "deploying", "evaluating", "undeployed", "evaluated", "failed"]
 ProjectStatus = Literal["PENDING", "COMPLETED", "DEPLOYING", "EVALUATING", "UNDEPLOYED", "EVALUATED", "FAILED"]
@@ -32,6 +32,11 @@ class AlignmentCreate(BaseModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     synthesis: SynthesisOptions = Field(default_factory=SynthesisOptions)
     evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)
+
+    @model_validator(mode="after")
+    def _grounded_items_fit(self) -> AlignmentCreate:
+        check_grounded_fit(self.training, self.synthesis)
+        return self
 
 
 class AlignmentCreated(BaseModel):
