@@ -68,33 +68,24 @@ def resolve_source(source: str) -> ModelSource:
     return ModelSource("hub", source)
 
 
-_IMPORT_LOCK = threading.Lock()
-
-
-def _import_model_libraries() -> None:
-    """Import transformers' model classes and PEFT one thread at a time.
-
-    transformers resolves its classes lazily, and two threads doing that for the
-    first time at once can fail ("cannot import name 'AutoModelForCausalLM'"):
-    seen with two jobs side by side, and possible with a chat request loading a
-    model while a job does.
-    """
-    with _IMPORT_LOCK:
-        import peft  # noqa: F401
-        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+_LOAD_LOCK = threading.Lock()
+"""One model load at a time in a process: transformers' lazy imports and ``from_pretrained``'s
+process-wide switches (default dtype, skipped weight initialization) are not thread-safe. Two jobs
+loading side by side failed with "cannot import name 'AutoModelForCausalLM'", and trained to a
+NaN loss from weights one thread left uninitialized while the other loaded."""
 
 
 def load_base_model(
     source: str, *, cache_dir: Path, dtype: str = "float32"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``source`` in ``dtype`` (eval mode) with a tokenizer whose ``pad_token`` is set."""
-    _import_model_libraries()
     torch_dtype = _torch_dtype(dtype)
     resolved = resolve_source(source)
-    if resolved.kind == "gguf":
-        model, tokenizer = _load_gguf(resolved.path, Path(cache_dir), torch_dtype)
-    else:
-        model, tokenizer = _load_pretrained(resolved.location, torch_dtype)
+    with _LOAD_LOCK:
+        if resolved.kind == "gguf":
+            model, tokenizer = _load_gguf(resolved.path, Path(cache_dir), torch_dtype)
+        else:
+            model, tokenizer = _load_pretrained(resolved.location, torch_dtype)
     _ensure_pad_token(model, tokenizer)
     model.eval()
     return model, tokenizer

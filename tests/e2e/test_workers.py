@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def test_worker_concurrency_runs_jobs_side_by_side(tmp_path, tiny_model_dir):
             events = [api.get(f"/alignment/{i}/events", params={"limit": 1000}).json()["events"] for i in ids]
     finally:
         stop_server(proc)
+    losses = [e["data"]["loss"] for log in events for e in log if e["type"] == "train_metrics"]
+    assert losses and all(math.isfinite(loss) for loss in losses)  # two models loading at once once gave NaN
     first_started = [next(e["created_at"] for e in log if e["type"] == "stage_started") for log in events]
     last_finished = [next(e["created_at"] for e in log if e["type"] == "completed") for log in events]
     assert first_started[1] < last_finished[0] and first_started[0] < last_finished[1]  # they overlapped
