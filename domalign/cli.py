@@ -71,9 +71,8 @@ def worker() -> None:
     sender.start()
     workers = start_workers(ctx)
     typer.echo(f"worker started ({len(workers)} at once); Ctrl-C stops it")
-    stop = threading.Event()
     try:
-        stop.wait()
+        threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:

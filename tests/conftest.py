@@ -145,16 +145,21 @@ def other_api(server: Server, other_key: str) -> Iterator[httpx.Client]:
         yield client
 
 
+def upload_corpus(client: httpx.Client) -> list[str]:
+    """Upload the demo corpus (four short documents) for the client's user; return the document ids."""
+    from domalign.demo.run import CORPUS
+
+    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
+    response = client.post("/documents", files=files)
+    assert response.status_code == 200, response.text
+    return response.json()["document_ids"]
+
+
 @pytest.fixture(scope="session")
 def corpus_ids(server: Server, user_key: str) -> list[str]:
     """The demo corpus uploaded once for alice."""
-    from domalign.demo.run import CORPUS
-
     with server.client(user_key) as client:
-        files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-        response = client.post("/documents", files=files)
-        assert response.status_code == 200, response.text
-        return response.json()["document_ids"]
+        return upload_corpus(client)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 120, interval: float = 0.3) -> object:

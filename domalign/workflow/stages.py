@@ -224,15 +224,14 @@ class Evaluate:
         base, tokenizer = job.base_model()
         with evaluations.with_adapter(base, job.ctx.blobs.path(job.key("adapter"))) as model:
             after = _evaluate(job, self.name, model, tokenizer)
-        self._record(job)
-        self._report_other_runs(job)
+        baseline, evaluated = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
+        self._record(job, baseline, evaluated)
+        self._report_other_runs(job, baseline["runs"], evaluated["runs"])
         return after
 
     @staticmethod
-    def _report_other_runs(job: JobRun) -> None:
+    def _report_other_runs(job: JobRun, before: dict, after: dict) -> None:
         """Grounded and extra-benchmark summaries, before and after, into the alignment's report."""
-        before = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"]
-        after = job.ctx.blobs.read_json(job.key("eval_evaluate.json"))["runs"]
         pairs = {name: {"before": before[name]["summary"], "after": after[name]["summary"]}
                  for name in after if name != "closed_book"}
         extra = {name: pair for name, pair in pairs.items() if name != "grounded"}
@@ -242,10 +241,9 @@ class Evaluate:
                           **({"extra_benchmarks": extra} if extra else {})}
 
     @staticmethod
-    def _record(job: JobRun) -> None:
+    def _record(job: JobRun, baseline: dict, evaluated: dict) -> None:
         """The alignment's evaluation row (base vs aligned, closed-book) and the status metrics."""
-        before, after = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
-        before, after = ({"summary": r["summary"], "results": r["results"]} for r in (before, after))
+        before, after = ({"summary": r["summary"], "results": r["results"]} for r in (baseline, evaluated))
         with job.ctx.db.session() as session:
             stale = session.get(Alignment, job.spec.id).evaluation_id
         eval_id = evaluations.record_comparison(

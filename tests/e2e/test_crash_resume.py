@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import start_server, stop_server, wait_for
+from tests.conftest import start_server, stop_server, upload_corpus, wait_for
 
 
 @pytest.fixture()
@@ -26,11 +26,8 @@ def _events(client, alignment_id):
 
 def test_sigkill_mid_training_resumes_from_the_checkpoint(crashable):
     srv, key, state, env = crashable
-    from domalign.demo.run import CORPUS
-
     with srv.client(key) as client:
-        files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-        doc_ids = client.post("/documents", files=files).json()["document_ids"]
+        doc_ids = upload_corpus(client)
         body = {"name": "crash", "base_model": "tiny-llama", "document_ids": doc_ids,
                 "training": {"max_steps": 120, "batch_size": 4, "checkpoint_every": 5},
                 "synthesis": {"num_benchmark_questions": 6}}
@@ -71,8 +68,6 @@ KILL_AFTER = [
 
 def test_kills_at_several_points_end_like_an_uninterrupted_run(tmp_path, tiny_model_dir):
     """One thread and fp32, so that a run is bit-for-bit repeatable and any difference is the crash's."""
-    from domalign.demo.run import CORPUS
-
     home = tmp_path / "home"
     home.mkdir()
     env = {"DOMALIGN_WORKER_LEASE_S": "2", "DOMALIGN_NUM_THREADS": "1", "DOMALIGN_WORKER_POLL_S": "0.05"}
@@ -81,10 +76,8 @@ def test_kills_at_several_points_end_like_an_uninterrupted_run(tmp_path, tiny_mo
         assert srv.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
         key = srv.create_user("crash")
         with srv.client(key) as client:
-            files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-            body = {"base_model": "tiny-llama", "document_ids": client.post("/documents", files=files).json()[
-                "document_ids"], "training": {"max_steps": 30, "batch_size": 4, "checkpoint_every": 5,
-                                              "precision": "fp32"},
+            body = {"base_model": "tiny-llama", "document_ids": upload_corpus(client),
+                    "training": {"max_steps": 30, "batch_size": 4, "checkpoint_every": 5, "precision": "fp32"},
                     "synthesis": {"num_benchmark_questions": 8}}
             reference = client.post("/alignment/create", json={**body, "name": "reference"}).json()["id"]
             wait_for(lambda: client.get(f"/alignment/status/{reference}").json()["status"] == "evaluated",

@@ -21,7 +21,7 @@ from domalign.config import Settings
 from domalign.errors import InvalidInput
 from domalign.ingest import split_sentences
 from domalign.workflow.teacher import endpoint_teacher
-from tests.conftest import start_server, stop_server, wait_for
+from tests.conftest import start_server, stop_server, upload_corpus, wait_for
 
 TEACHER_KEY = "teacher-secret"
 
@@ -79,10 +79,7 @@ def test_alignment_with_a_teacher_keeps_only_backed_items(tmp_path, teacher_url,
         assert server.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
         key = server.create_user("teacher-user")
         with server.client(key) as api:
-            from domalign.demo.run import CORPUS
-
-            files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-            doc_ids = api.post("/documents", files=files).json()["document_ids"]
+            doc_ids = upload_corpus(api)
             body = {"name": "taught", "base_model": "tiny-llama", "document_ids": doc_ids,
                     "training": {"max_steps": 2}, "synthesis": {"num_benchmark_questions": 4, "replay_items": 0}}
             alignment_id = api.post("/alignment/create", json=body).json()["id"]

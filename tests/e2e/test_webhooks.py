@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import _free_port, start_server, stop_server, wait_for
+from tests.conftest import _free_port, start_server, stop_server, upload_corpus, wait_for
 
 SECRET = "a-receiver-secret-of-32-characters"
 
@@ -52,13 +52,6 @@ def hook_server(tmp_path, tiny_model_dir):
     stop_server(proc)
 
 
-def _corpus(client) -> list[str]:
-    from domalign.demo.run import CORPUS
-
-    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-    return client.post("/documents", files=files).json()["document_ids"]
-
-
 def test_status_changes_are_posted_signed_retried_and_logged(hook_server):
     receiver = Receiver(failures=2)
     srv = hook_server
@@ -77,7 +70,7 @@ def test_status_changes_are_posted_signed_retried_and_logged(hook_server):
         assert other.get(f"/webhooks/{hook_id}/deliveries").status_code == 404
         assert other.get("/webhooks").json()["webhooks"] == []
 
-        body = {"name": "hooked", "base_model": "tiny-llama", "document_ids": _corpus(api),
+        body = {"name": "hooked", "base_model": "tiny-llama", "document_ids": upload_corpus(api),
                 "training": {"max_steps": 4, "batch_size": 4}, "synthesis": {"num_benchmark_questions": 6}}
         first = api.post("/alignment/create", json=body).json()["id"]
         second = api.post("/alignment/create", json=body).json()["id"]  # queued behind the first
@@ -116,7 +109,7 @@ def test_unreachable_receiver_fails_after_max_attempts_and_delete_drops_the_log(
     srv = hook_server
     with srv.client(srv.create_user("lonely")) as api:
         hook_id = api.post("/webhooks", json={"url": f"http://127.0.0.1:{_free_port()}/nobody"}).json()["id"]
-        body = {"name": "x", "base_model": "tiny-llama", "document_ids": _corpus(api),
+        body = {"name": "x", "base_model": "tiny-llama", "document_ids": upload_corpus(api),
                 "training": {"max_steps": 2, "batch_size": 4}, "synthesis": {"num_benchmark_questions": 4}}
         alignment_id = api.post("/alignment/create", json=body).json()["id"]
         api.post(f"/alignment/{alignment_id}/cancel")

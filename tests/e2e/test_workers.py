@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import start_server, stop_server, wait_for
+from tests.conftest import start_server, stop_server, upload_corpus, wait_for
 
 JOBS = 4
 
@@ -35,11 +35,7 @@ def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path, ti
                                                 stdout=out, stderr=subprocess.STDOUT))
         wait_for(lambda: all("worker started" in log.read_text() for log in logs), timeout=60)
         with srv.client(srv.create_user("queue")) as api:
-            from domalign.demo.run import CORPUS
-
-            files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-            doc_ids = api.post("/documents", files=files).json()["document_ids"]
-            body = {"base_model": "tiny-llama", "document_ids": doc_ids,
+            body = {"base_model": "tiny-llama", "document_ids": upload_corpus(api),
                     "training": {"max_steps": 2, "batch_size": 4}, "synthesis": {"num_benchmark_questions": 4}}
             ids = [api.post("/alignment/create", json={**body, "name": f"job {i}"}).json()["id"] for i in range(JOBS)]
             _wait_all(api, ids)
@@ -64,12 +60,8 @@ def test_worker_concurrency_runs_jobs_side_by_side(tmp_path, tiny_model_dir):
     try:
         assert srv.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
         with srv.client(srv.create_user("pair")) as api:
-            from domalign.demo.run import CORPUS
-
-            files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(CORPUS.glob("*.md"))]
-            body = {"base_model": "tiny-llama", "document_ids": api.post("/documents", files=files).json()[
-                "document_ids"], "training": {"max_steps": 40, "batch_size": 4},
-                    "synthesis": {"num_benchmark_questions": 4}}
+            body = {"base_model": "tiny-llama", "document_ids": upload_corpus(api),
+                    "training": {"max_steps": 40, "batch_size": 4}, "synthesis": {"num_benchmark_questions": 4}}
             ids = [api.post("/alignment/create", json={**body, "name": f"job {i}"}).json()["id"] for i in range(2)]
             _wait_all(api, ids)
             events = [api.get(f"/alignment/{i}/events", params={"limit": 1000}).json()["events"] for i in ids]
