@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,17 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the database, e.g. `postgresql://user:pass@host/db` (psycopg 3); "
         "default: SQLite (WAL) at HOME/domalign.db.",
+    )
+    blob_url: str | None = Field(
+        default=None,
+        description="fsspec URL of a blob store shared by every machine, e.g. `s3://bucket/domalign` for an "
+        "S3-compatible bucket (`pip install 'domalign[s3]'`; credentials from the usual `AWS_*` variables); "
+        "HOME/blobs is then this machine's working copy. Unset: HOME/blobs alone.",
+    )
+    blob_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Options for the blob store\'s fsspec filesystem, as JSON, e.g. `{"endpoint_url": '
+        '"http://minio:9000"}` for an S3-compatible server other than AWS.',
     )
     max_upload_mb: float = Field(
         default=50.0, gt=0, description="Largest accepted document file, in megabytes."
@@ -55,6 +67,20 @@ class Settings(BaseSettings):
         description="How long a chat request waits for others to share its generate call (batching).",
     )
     max_batch: int = Field(default=16, ge=1, le=256, description="Most chat requests in one generate call.")
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where the train stage runs: `local` (in the worker's process) or `ray` (data-parallel on a Ray "
+        "cluster through Ray Train's TorchTrainer; joins `RAY_ADDRESS`, or starts a local Ray instance when unset). "
+        "Needs `pip install 'domalign[ray]'`.",
+    )
+    ray_workers: int = Field(default=2, ge=1, le=1024, description="Ray Train workers per training run.")
+    ray_use_gpu: bool = Field(default=False, description="Give each Ray Train worker one GPU.")
+    ray_cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs Ray reserves for each training worker.")
+    ray_storage: Path | None = Field(
+        default=None,
+        description="Folder (shared by all nodes) for Ray Train's run records; default HOME/ray. The base model, "
+        "the model cache and the blob store must be reachable at the same paths on every node.",
+    )
     num_threads: int | None = Field(
         default=None, ge=1, description="torch threads for training and evaluation (default: torch's)."
     )
@@ -81,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def ray_storage_dir(self) -> Path:
+        return self.ray_storage or self.home / "ray"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# the Ray executor's tests run a real local Ray instance; the shared blob store's a local S3-compatible server
+.venv/bin/python -m pip install -q -e ".[test,ray,s3]"
 postgres=${DOMALIGN_TEST_POSTGRES_URL:-}
 DOMALIGN_TEST_POSTGRES_URL= .venv/bin/python -m pytest "$@"
 if [ -n "$postgres" ]; then
-  echo "=== again on PostgreSQL: the server-backed tests (tests/api, tests/e2e), without the slow ones ==="
-  DOMALIGN_TEST_POSTGRES_URL=$postgres .venv/bin/python -m pytest -rs -m "not slow" tests/api tests/e2e
+  echo "=== again on PostgreSQL: the server-backed tests (tests/api, tests/e2e), without the slow and Ray ones ==="
+  DOMALIGN_TEST_POSTGRES_URL=$postgres .venv/bin/python -m pytest -rs -m "not slow and not ray" tests/api tests/e2e
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -170,3 +171,41 @@ def wait_for(predicate: Callable[[], object], timeout: float = 120, interval: fl
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@dataclass
+class S3:
+    """A real S3-compatible HTTP server (moto's) with one bucket, and the settings that point at it."""
+
+    url: str
+    options: dict[str, str]
+
+    def env(self, prefix: str) -> dict[str, str]:
+        return {"DOMALIGN_BLOB_URL": f"{self.url}/{prefix}", "DOMALIGN_BLOB_OPTIONS": json.dumps(self.options),
+                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "test", "secret": "test"}
+    httpx.put(f"http://127.0.0.1:{port}/domalign-test").raise_for_status()  # create the bucket
+    try:
+        yield S3("s3://domalign-test", options)
+    finally:
+        server.stop()
+
+
+def align(client: httpx.Client, body: dict, timeout: float = 300) -> tuple[str, dict]:
+    """Create an alignment and wait until it ends; it must end evaluated. Returns (id, final status)."""
+    created = client.post("/alignment/create", json=body)
+    assert created.status_code == 201, created.text
+    alignment_id = created.json()["id"]
+    final = wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"]
+                     in ("evaluated", "failed") and s, timeout=timeout, interval=1)
+    assert final["status"] == "evaluated", final["data"]["error"]
+    return alignment_id, final

@@ -40,6 +40,7 @@ from domalign.train.data import (
     prepare_data,
     total_steps,
 )
+from domalign.train.parallel import SINGLE, Parallel
 
 MAX_GRAD_NORM = 1.0
 TIMING_STEPS = 5  # steps a time-budgeted run times before it plans the length of its schedule
@@ -83,11 +84,14 @@ def train_lora(
     on_progress: Callable[[TrainProgress], None] | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    parallel: Parallel = SINGLE,
 ) -> TrainResult:
     """Train a LoRA adapter on ``examples`` and save it to ``output_dir``; ``model`` is left as it was.
 
     Resumes from the newest checkpoint in ``checkpoint_dir`` if there is one.
     Raises ``Cancelled`` (after saving a checkpoint) once ``should_stop()`` is true.
+    Under data parallelism (``parallel``) every process calls this with the same
+    arguments; only the main one calls the callbacks and writes files.
     """
     data = prepare_data(tokenizer, examples, config)
     if config.early_stopping_patience is not None and not data.validation:
@@ -96,12 +100,16 @@ def train_lora(
             f"{len(examples)} examples holds none out; raise validation_fraction or turn early stopping off"
         )
     checkpoint_dir, output_dir = Path(checkpoint_dir), Path(output_dir)
-    remove_stale_temporaries(checkpoint_dir)
+    if parallel.is_main:
+        remove_stale_temporaries(checkpoint_dir)
+    parallel.barrier()
     # fork_rng: seeding and dropout must not disturb the caller's random streams.
     with _num_threads(config.num_threads), torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(config.seed)  # before PEFT initializes the LoRA weights
         with attached_lora(model, config) as peft_model:
-            loop = _Loop(peft_model, tokenizer, data, config, checkpoint_dir)
+            if parallel.world_size > 1:
+                torch.manual_seed(config.seed + parallel.rank)  # same LoRA init everywhere, own dropout draws
+            loop = _Loop(peft_model, tokenizer, data, config, checkpoint_dir, parallel)
             loop.resume()
             loop.run(on_progress, on_checkpoint, should_stop)
             if not loop.state.losses:
@@ -109,9 +117,11 @@ def train_lora(
                     f"training.max_time_s ({config.max_time_s} s) ended before the first step; give it more time"
                 )
             validation_loss = loop.validation_loss()
-            with atomic_dir(output_dir) as tmp:
-                peft_model.save_pretrained(tmp)
-                (tmp / "training_config.json").write_text(config.model_dump_json(indent=2))
+            if parallel.is_main:
+                with atomic_dir(output_dir) as tmp:
+                    peft_model.save_pretrained(tmp)
+                    (tmp / "training_config.json").write_text(config.model_dump_json(indent=2))
+            parallel.barrier()
     return TrainResult(
         adapter_dir=output_dir,
         steps=loop.state.step,
@@ -156,8 +166,10 @@ def attached_lora(model, config: TrainingConfig) -> Iterator:
 class _Loop:
     """The state of one run: optimizer, schedule, position in the data, losses."""
 
-    def __init__(self, peft_model, tokenizer, data: TrainData, config: TrainingConfig, checkpoint_dir: Path):
+    def __init__(self, peft_model, tokenizer, data: TrainData, config: TrainingConfig, checkpoint_dir: Path,
+                 parallel: Parallel = SINGLE):
         self.model, self.data, self.config, self.checkpoint_dir = peft_model, data, config, checkpoint_dir
+        self.parallel = parallel
         self.device = next(peft_model.parameters()).device
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = pad_id or 0  # any id will do: padding is masked from attention and loss
@@ -179,7 +191,7 @@ class _Loop:
         self.loss_fn = _loss_sum
 
     def resume(self) -> None:
-        found = list_checkpoints(self.checkpoint_dir)
+        found = self.parallel.from_main(list_checkpoints(self.checkpoint_dir))  # one view of a shared folder
         if found:
             self.state = load_checkpoint(
                 found[-1], self.model, self.optimizer, self.scheduler, self.config, self.data.fingerprint
@@ -191,9 +203,16 @@ class _Loop:
 
     def run(self, on_progress, on_checkpoint, should_stop) -> None:
         self.model.train()
-        self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
-        while self.state.step < self.total and not self._out_of_time() and not self.stopped_early():
-            if should_stop is not None and should_stop():
+        if self.parallel.is_main:
+            self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
+        self.loss_fn = self.parallel.from_main(self.loss_fn)
+        while True:
+            verdict, total = self.parallel.from_main((self._verdict(should_stop), self.total))
+            if total != self.total:
+                self._set_total(total)  # the main process re-planned the schedule
+            if verdict == "done":
+                return
+            if verdict == "cancel":
                 path = self._checkpoint(on_checkpoint)
                 raise Cancelled(
                     f"training was cancelled at step {self.state.step} of {self.total}; "
@@ -203,14 +222,21 @@ class _Loop:
             loss = self._optimizer_step()
             self.state.step += 1
             self.state.losses.append(loss)
-            self._plan_to_budget()
+            if self.parallel.is_main:
+                self._plan_to_budget()
             checked = self._early_stopping_check()
-            if on_progress is not None:
+            if on_progress is not None and self.parallel.is_main:
                 epoch = self.state.micro_batch / self.per_epoch
                 elapsed = time.monotonic() - self._started
                 on_progress(TrainProgress(self.state.step, self.total, epoch, loss, learning_rate, elapsed, checked))
             if self.state.step % self.config.checkpoint_every == 0 and self.state.step < self.total:
                 self._checkpoint(on_checkpoint)
+
+    def _verdict(self, should_stop) -> str:
+        """Whether to take another step ("go"), stop ("done") or cancel; the main process's call."""
+        if self.state.step >= self.total or self._out_of_time() or self.stopped_early():
+            return "done"
+        return "cancel" if should_stop is not None and should_stop() else "go"
 
     def _early_stopping_check(self) -> float | None:
         """Every ``validation_every`` steps with early stopping on: the validation loss, recorded."""
@@ -255,7 +281,10 @@ class _Loop:
         per_step = max((now - self._first_step_done) / timed, 1e-9)
         remaining = budget - (now - self._started)
         planned = min(self.config_total, self.state.step + max(0, math.floor(remaining / per_step)))
-        self.state.planned_steps = self.total = self.schedule.total = max(planned, self.state.step)
+        self._set_total(max(planned, self.state.step))
+
+    def _set_total(self, total: int) -> None:
+        self.state.planned_steps = self.total = self.schedule.total = total
         # the rate of the next step was computed under the old plan; recompute it under the new one
         for group, base_lr in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base_lr * self.schedule(self.scheduler.last_epoch)
@@ -267,14 +296,17 @@ class _Loop:
         """One update over ``gradient_accumulation`` micro-batches; returns the mean token loss."""
         accumulation = self.config.gradient_accumulation
         batches = [self._micro_batch(self.state.micro_batch + i) for i in range(accumulation)]
-        # Normalize by the step's token count so every token weighs the same, whatever its batch.
-        n_tokens = sum(int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) for batch in batches)
+        batches = [batch for batch in batches if batch is not None]  # this process's share may be empty
+        # Normalize by the step's token count (over all processes) so every token weighs the same.
+        n_tokens = self.parallel.sum(sum(_labelled(batch) for batch in batches))
         total = 0.0
         for batch in batches:
             with self._autocast():
                 loss_sum = self.loss_fn(self.model, batch)
             (loss_sum / n_tokens).backward()
             total += loss_sum.item()
+        self.parallel.sum_gradients(self.params)
+        total = self.parallel.sum(total)
         torch.nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
         self.optimizer.step()
         self.scheduler.step()
@@ -282,16 +314,24 @@ class _Loop:
         self.state.micro_batch += accumulation
         return total / n_tokens
 
-    def _micro_batch(self, index: int) -> dict[str, torch.Tensor]:
-        """Batch ``index`` of the endless stream: epoch after epoch, each in its seeded order."""
+    def _micro_batch(self, index: int) -> dict[str, torch.Tensor] | None:
+        """This process's share of batch ``index`` of the endless stream: epoch after epoch, each in its
+        seeded order; None when the share is empty."""
         epoch, position = divmod(index, self.per_epoch)
         if self._epoch[0] != epoch:
             order = epoch_batches(self.lengths, self.config.batch_size, seed=self.config.seed, epoch=epoch)
             self._epoch = (epoch, order)
-        items = [self.data.train[i] for i in self._epoch[1][position]]
+        return self._collate(self.parallel.shard([self.data.train[i] for i in self._epoch[1][position]]))
+
+    def _collate(self, items: list) -> dict[str, torch.Tensor] | None:
+        if not items:
+            return None
         return {key: value.to(self.device) for key, value in collate(items, self.pad_id).items()}
 
     def _checkpoint(self, on_checkpoint) -> Path:
+        """Save a checkpoint (the main process; the others only name it)."""
+        if not self.parallel.is_main:
+            return self.checkpoint_dir / f"step-{self.state.step}"
         existing = list_checkpoints(self.checkpoint_dir)
         if existing and existing[-1].name == f"step-{self.state.step}":
             return existing[-1]  # e.g. cancelled right after a periodic save or a resume
@@ -312,12 +352,18 @@ class _Loop:
         items = sorted(self.data.validation, key=lambda item: len(item.input_ids))
         total, n_tokens = 0.0, 0
         for start in range(0, len(items), self.config.batch_size):
-            batch = collate(items[start : start + self.config.batch_size], self.pad_id)
-            batch = {key: value.to(self.device) for key, value in batch.items()}
+            batch = self._collate(self.parallel.shard(items[start : start + self.config.batch_size]))
+            if batch is None:
+                continue
             with self._autocast():
                 total += self.loss_fn(self.model, batch).item()
-            n_tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-        return total / n_tokens
+            n_tokens += _labelled(batch)
+        return self.parallel.sum(total) / self.parallel.sum(n_tokens)
+
+
+def _labelled(batch: dict[str, torch.Tensor]) -> int:
+    """Positions of ``batch`` that carry a next-token label."""
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
 def _loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:

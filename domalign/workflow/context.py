@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from domalign.config import Settings
 from domalign.store.blobs import BlobStore
 from domalign.store.db import Database
+from domalign.store.remote import RemoteStore
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Context:
 
         db = Database(settings.resolved_database_url)
         db.migrate()
-        ctx = cls(settings=settings, db=db, blobs=BlobStore(settings.blob_dir))
+        remote = RemoteStore(settings.blob_url, settings.blob_options) if settings.blob_url else None
+        ctx = cls(settings=settings, db=db, blobs=BlobStore(settings.blob_dir, remote))
         track_status_changes(ctx)
         return ctx

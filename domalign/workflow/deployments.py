@@ -66,7 +66,7 @@ def _carry_out(ctx: Context, engine: Any, op_id: str) -> None:
         action, base, adapter_key = op.action, model.base_model, model.adapter_key
     try:
         if action == "deploy":
-            engine.add_adapter(base, op.model_id, ctx.blobs.path(adapter_key))
+            engine.add_adapter(base, op.model_id, ctx.blobs.fetch(adapter_key))
         else:
             engine.remove_adapter(base, op.model_id)
         _finish(ctx, op_id, ok=True, result={"model_id": op.model_id, "action": action})

@@ -218,7 +218,7 @@ def run_evaluation(
     reports = []
     for position, ref in enumerate(refs):
         base, tokenizer = load_model(ref.base_id)
-        adapter = ctx.blobs.path(ref.adapter_key) if ref.adapter_key else None
+        adapter = ctx.blobs.fetch(ref.adapter_key) if ref.adapter_key else None
         with with_adapter(base, adapter) as model:
             reports.append(report_dict(evaluate_model(
                 model, tokenizer, items, chunks, grounded=grounded, should_stop=interrupted,

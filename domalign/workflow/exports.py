@@ -26,11 +26,12 @@ def export_model(ctx: Context, owner_id: str, model_id: str, fmt: ExportFormat) 
     """The export file, built once; 404 for an unknown or foreign model."""
     with ctx.db.session() as session:
         model = load_owned(session, AlignedModel, model_id, owner_id, "model")
-    folder = ctx.blobs.path(f"exports/{model_id}/{fmt}")
+    key = f"exports/{model_id}/{fmt}"
+    folder = ctx.blobs.fetch(key)
     target = folder / FILENAMES[fmt].format(id=model_id)
     if target.exists():
         return target
-    adapter = ctx.blobs.path(model.adapter_key)
+    adapter = ctx.blobs.fetch(model.adapter_key)
     with atomic_dir(folder) as work:
         out = work / target.name
         if fmt == "adapter":
@@ -43,6 +44,7 @@ def export_model(ctx: Context, owner_id: str, model_id: str, fmt: ExportFormat) 
             else:
                 _gguf(ctx, model, merged, out)
             shutil.rmtree(merged)
+    ctx.blobs.publish(key)
     return target
 
 

@@ -50,7 +50,7 @@ def resolve(ctx: Context, engine: Any, owner_id: str, name: str) -> ChatTarget:
     if model is None or model.owner_id != owner_id or model.deployment_status != "DEPLOYED":
         raise NotFound(f"model '{name}' does not exist or is not deployed; GET /v1/models lists the models you can use")
     if not engine.has_adapter(model.base_model, model.id):  # deployed before a restart: load it again
-        engine.add_adapter(model.base_model, model.id, ctx.blobs.path(model.adapter_key))
+        engine.add_adapter(model.base_model, model.id, ctx.blobs.fetch(model.adapter_key))
     return ChatTarget(name, model.base_model, model.id, model.alignment_id)
 
 

@@ -189,11 +189,7 @@ class Train:
 
     def run(self, job: JobRun) -> dict[str, Any]:
         """LoRA on the synthetic set; resumes from the newest checkpoint after a restart."""
-        from domalign.train import train_lora
-
         examples = [TrainExample(**row) for row in job.ctx.blobs.read_jsonl(job.key("train.jsonl"))]
-        model, tokenizer = job.base_model()
-
         budget = job.spec.options.training.max_time_s
 
         def on_progress(p) -> None:  # noqa: ANN001
@@ -205,16 +201,37 @@ class Train:
                 job.event(EventType.TRAIN_METRICS, self.name, step=p.step, total_steps=p.total_steps,
                           loss=round(p.loss, 5), learning_rate=p.learning_rate, epoch=round(p.epoch, 3), **validation)
 
-        result = train_lora(
-            model, tokenizer, examples, job.spec.options.training,
-            output_dir=job.ctx.blobs.path(job.key("adapter")),
-            checkpoint_dir=job.ctx.blobs.path(job.key("checkpoints")),
-            on_progress=on_progress,
-            on_checkpoint=lambda step: job.event(EventType.CHECKPOINT_SAVED, self.name, step=step),
-            should_stop=job.should_stop,
-        )
+        blobs, checkpoints = job.ctx.blobs, job.key("checkpoints")
+
+        def on_checkpoint(step: int) -> None:
+            blobs.publish_each(checkpoints)  # another machine may resume the job from it
+            job.event(EventType.CHECKPOINT_SAVED, self.name, step=step)
+
+        run = {
+            "output_dir": blobs.path(job.key("adapter")),
+            "checkpoint_dir": blobs.fetch_each(checkpoints),
+            "on_progress": on_progress,
+            "on_checkpoint": on_checkpoint,
+            "should_stop": job.should_stop,
+        }
+        settings = job.ctx.settings
+        if settings.executor == "ray":
+            from domalign.train.ray_executor import RayCluster, train_on_ray
+
+            cluster = RayCluster(settings.ray_workers, settings.ray_use_gpu, settings.ray_cpus_per_worker,
+                                 settings.ray_storage_dir)
+            source = get_base_model(job.ctx, job.spec.base_model).source
+            result = train_on_ray(source, settings.model_cache_dir, examples, job.spec.options.training, cluster,
+                                  run_name=job.spec.id, **run)
+        else:
+            from domalign.train import train_lora
+
+            model, tokenizer = job.base_model()
+            result = train_lora(model, tokenizer, examples, job.spec.options.training, **run)
+        blobs.publish(job.key("adapter"))
         return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
-                "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early}
+                "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early,
+                "executor": settings.executor, "workers": settings.ray_workers if settings.executor == "ray" else 1}
 
 
 class Evaluate:
@@ -222,7 +239,7 @@ class Evaluate:
 
     def run(self, job: JobRun) -> dict[str, Any]:
         base, tokenizer = job.base_model()
-        with evaluations.with_adapter(base, job.ctx.blobs.path(job.key("adapter"))) as model:
+        with evaluations.with_adapter(base, job.ctx.blobs.fetch(job.key("adapter"))) as model:
             after = _evaluate(job, self.name, model, tokenizer)
         baseline, evaluated = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
         self._record(job, baseline, evaluated)
