@@ -38,8 +38,9 @@ QUESTIONS = [
     "Write a short note thanking a colleague for their help.",
     "What should a traveller pack for a week by the sea?",
 ]
+# about 200 tokens with the question and the chat template
 LONG_CONTEXT = ("The harbour office keeps a log of every crossing: the vessel, the crew on duty, the number of "
-                "passengers, the weather at departure and any delay with its cause. ") * 6
+                "passengers, the weather at departure and any delay with its cause. ") * 5
 
 
 def stream_once(client: openai.OpenAI, model: str, question: str, max_tokens: int) -> tuple[float, int, float]:
@@ -71,6 +72,7 @@ def transformers_rate(model_id: str, max_tokens: int, repeat: int) -> dict:
 
     from domalign.config import Settings
     from domalign.models.loader import load_base_model
+    from domalign.models.precision import use_bf16
     from domalign.models.tokens import stop_token_ids
     from domalign.workflow.catalog import get_base_model
     from domalign.workflow.context import Context
@@ -79,6 +81,8 @@ def transformers_rate(model_id: str, max_tokens: int, repeat: int) -> dict:
     source = get_base_model(Context.open(settings), model_id).source
     model, tokenizer = load_base_model(source, cache_dir=settings.model_cache_dir)
     model.eval()
+    if use_bf16(settings.serve_precision, torch.device("cpu")):
+        model.to(torch.bfloat16)  # the weights the server serves
     rates, ttfts = [], []
     for i in range(repeat + 1):
         for question in QUESTIONS:
@@ -98,7 +102,8 @@ def transformers_rate(model_id: str, max_tokens: int, repeat: int) -> dict:
             model.generate(long_ids, max_new_tokens=1, do_sample=False, pad_token_id=0)
         if i:
             ttfts.append(time.perf_counter() - started)
-    return {"tokens_per_s": statistics.median(rates), "ttft_s": statistics.median(ttfts)}
+    return {"tokens_per_s": statistics.median(rates), "ttft_s": statistics.median(ttfts),
+            "dtype": str(model.dtype)}
 
 
 def rss_mb() -> float:
@@ -162,7 +167,7 @@ def main() -> None:
         "repeat": args.repeat, "ttft_s": round(ttft, 3), "ttft_prompt_tokens": prompt_tokens,
         "tokens_per_s": {str(n): round(r, 1) for n, r in rates.items()},
         "speedup_vs_one_stream": {str(n): round(r / rates[args.streams[0]], 2) for n, r in rates.items()},
-        "transformers_generate": {k: round(v, 3) for k, v in plain.items()},
+        "transformers_generate": {k: round(v, 3) if isinstance(v, float) else v for k, v in plain.items()},
         "adapter_memory": memory,
     }
     print(f"\nserving {args.model}: time to first token {ttft * 1000:.0f} ms for a {prompt_tokens}-token prompt "
@@ -170,7 +175,7 @@ def main() -> None:
     print(f"{'streams':>8} {'tokens/s':>9} {'x one':>6}")
     for n, r in rates.items():
         print(f"{n:>8} {r:>9.1f} {r / rates[args.streams[0]]:>6.2f}")
-    print(f"plain transformers generate, one at a time: {plain['tokens_per_s']:.1f} tokens/s")
+    print(f"plain transformers generate ({plain['dtype']}), one at a time: {plain['tokens_per_s']:.1f} tokens/s")
     if memory:
         print(f"memory per extra deployed adapter: {memory['per_adapter_mb']} MB "
               f"(adapter files {memory['adapter_files_mb']} MB)")

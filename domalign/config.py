@@ -64,9 +64,20 @@ class Settings(BaseSettings):
     )
     batch_window_ms: float = Field(
         default=10.0, ge=0, le=1000,
-        description="How long a chat request waits for others to share its generate call (batching).",
+        description="A chat request waits for others to share its generate call (batching) until none has "
+        "come for this long.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=100.0, ge=0, le=10_000,
+        description="The longest a chat request waits for others to share its call, however many keep coming.",
     )
     max_batch: int = Field(default=16, ge=1, le=256, description="Most chat requests in one generate call.")
+    serve_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="Weights of served models: `bf16` (about twice the tokens/s on hardware with native bf16, "
+        "answers may differ from fp32 in the last digits of a probability), `fp32`, or `auto` = bf16 where the "
+        "hardware computes it natively (CUDA from Ampere on, CPUs with AVX512-BF16 or AMX), else fp32.",
+    )
     executor: Literal["local", "ray"] = Field(
         default="local",
         description="Where the train stage runs: `local` (in the worker's process) or `ray` (data-parallel on a Ray "

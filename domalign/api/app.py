@@ -26,7 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = Context.open(settings)
         app.state.ctx = ctx
         app.state.engine = ServingEngine(lambda base_id: load_catalog_model(ctx, base_id),
-                                         batch_window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch)
+                                         batch_window_s=settings.batch_window_ms / 1000,
+                                         batch_max_wait_s=settings.batch_max_wait_ms / 1000,
+                                         max_batch=settings.max_batch, precision=settings.serve_precision)
         deployments.recover(ctx)
         sender = WebhookSender(ctx)
         sender.start()

@@ -1,8 +1,10 @@
 """Request batching: chat requests to one base model that arrive together share one ``generate`` call.
 
-A thread per base model takes the oldest waiting request, waits ``window_s`` for
-more that can share its call (same sampling settings and stop strings, no seed,
-one choice), and runs up to ``max_batch`` of them at once: each row keeps its
+A thread per base model takes the oldest waiting request and waits for more that
+can share its call (same sampling settings and stop strings, no seed, one choice)
+until none has come for ``window_s`` (at most ``max_wait_s`` in all: a burst of
+clients never arrives in the same millisecond, and a batch left behind waits for
+the whole running one), then runs up to ``max_batch`` of them at once: each row keeps its
 own adapter (PEFT's per-row ``adapter_names``), token budget, cancel flag and
 streamer. Streamed text goes into each request's own queue, so a slow reader
 never holds the batch up; a reader that leaves sets its cancel flag and its row
@@ -45,9 +47,10 @@ class Batcher:
     """Owns generation for one base model; ``run`` is called with each batch under the base's lock."""
 
     def __init__(
-        self, run: Callable[[list[Request]], None], *, window_s: float = 0.01, max_batch: int = 16, name: str = "",
+        self, run: Callable[[list[Request]], None], *, window_s: float = 0.01, max_wait_s: float = 0.1,
+        max_batch: int = 16, name: str = "",
     ) -> None:
-        self._run, self.window_s, self.max_batch = run, window_s, max_batch
+        self._run, self.window_s, self.max_wait_s, self.max_batch = run, window_s, max_wait_s, max_batch
         self._waiting: deque[Request] = deque()
         self._ready = threading.Condition()
         self._closed = False
@@ -76,9 +79,13 @@ class Batcher:
                 return None
             first = self._waiting[0]
             key = first.batch_key()
-            deadline = time.monotonic() + self.window_s
-            while key is not None and len(self._compatible(key)) < self.max_batch:
-                remaining = deadline - time.monotonic()
+            started = time.monotonic()
+            seen, quiet_from = 0, started
+            while key is not None and (count := len(self._compatible(key))) < self.max_batch:
+                now = time.monotonic()
+                if count > seen:  # another one came: wait a window more
+                    seen, quiet_from = count, now
+                remaining = min(quiet_from + self.window_s, started + self.max_wait_s) - now
                 if remaining <= 0:
                     break
                 self._ready.wait(remaining)

@@ -5,10 +5,17 @@ to the base's batcher (``batching``), which runs those that arrive together in
 one ``generate`` call, each row with its own adapter (PEFT's ``adapter_names``),
 so a request can never answer with another's adapter. Loading and removing an
 adapter take the base's lock, as each batch does. Different bases run in parallel.
+
+Weights are served in bf16 where the hardware computes it natively (``precision``
+``auto``, as in training): decoding reads every weight for each token, so half
+the bytes is about twice the tokens per second for one stream, and batched rows
+get the bf16 matrix units. The engine's copy of a base is its own, so casting it
+touches no other user of the model.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,6 +25,8 @@ from typing import Any
 
 from domalign.errors import NotFound
 from domalign.serve.batching import Batcher, Request, run_batch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,9 +56,11 @@ class ServingEngine:
     """Owns the models the server answers with; created by the app factory, never global."""
 
     def __init__(
-        self, load_base: Callable[[str], tuple[Any, Any]], *, batch_window_s: float = 0.01, max_batch: int = 16,
+        self, load_base: Callable[[str], tuple[Any, Any]], *, batch_window_s: float = 0.01,
+        batch_max_wait_s: float = 0.1, max_batch: int = 16, precision: str = "auto",
     ) -> None:
-        self._load_base = load_base
+        self._load_base, self.precision = load_base, precision
+        self.batch_max_wait_s = batch_max_wait_s
         self._bases: dict[str, LoadedBase] = {}
         self._guard = threading.Lock()
         self.batch_window_s, self.max_batch = batch_window_s, max_batch
@@ -57,11 +68,18 @@ class ServingEngine:
     def _base(self, base_id: str) -> LoadedBase:
         with self._guard:
             if base_id not in self._bases:
+                import torch
+
+                from domalign.models.precision import use_bf16
+
                 model, tokenizer = self._load_base(base_id)
                 model.eval()
+                if use_bf16(self.precision, next(model.parameters()).device):
+                    model.to(torch.bfloat16)
+                log.info("serving %s in %s", base_id, next(model.parameters()).dtype)
                 base = LoadedBase(model, tokenizer)
-                base.batcher = Batcher(base.run, window_s=self.batch_window_s, max_batch=self.max_batch,
-                                       name=base_id)
+                base.batcher = Batcher(base.run, window_s=self.batch_window_s, max_wait_s=self.batch_max_wait_s,
+                                       max_batch=self.max_batch, name=base_id)
                 self._bases[base_id] = base
             return self._bases[base_id]
 
@@ -85,6 +103,7 @@ class ServingEngine:
                 base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id)
             else:
                 base.model = PeftModel.from_pretrained(base.model, str(adapter_dir), adapter_name=adapter_id)
+            base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
             base.adapters.add(adapter_id)
 

@@ -216,3 +216,12 @@ def test_undeploy_frees_the_model(api, oai, deployed, other_api):
     assert api.get(f"/alignment/status/{project['id']}").json()["status"] == "undeployed"
     assert api.post(f"/models/undeploy-model/{project['model_id']}").status_code == 409
     assert oai.chat.completions.create(model=deployed[0]["model_id"], messages=PROMPT, max_tokens=2).choices
+
+
+def test_served_weights_are_bf16_where_the_cpu_computes_bf16_natively(server, deployed):
+    import torch
+
+    from domalign.models.precision import use_bf16
+
+    expected = torch.bfloat16 if use_bf16("auto", torch.device("cpu")) else torch.float32
+    assert f"serving tiny-llama in {expected}" in (server.home / "server.log").read_text()
