@@ -225,3 +225,21 @@ def test_served_weights_are_bf16_where_the_cpu_computes_bf16_natively(server, de
 
     expected = torch.bfloat16 if use_bf16("auto", torch.device("cpu")) else torch.float32
     assert f"serving tiny-llama in {expected}" in (server.home / "server.log").read_text()
+
+
+def test_a_client_that_disconnects_mid_stream_stops_its_generation(server, api, user_key):
+    body = {"model": "tiny-llama", "messages": PROMPT, "max_tokens": 400, "temperature": 0}
+    log = server.home / "server.log"
+
+    def last_batch_seconds() -> float:
+        return float(re.findall(r"batch of 1 in ([0-9.]+) s", log.read_text())[-1])
+
+    full = api.post("/inference/chat/completions", json=body).json()
+    assert full["usage"]["completion_tokens"] == 400, "the test needs an answer that runs to max_tokens"
+    whole = last_batch_seconds()
+    batches = len(re.findall(r"batch of 1 in", log.read_text()))
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {user_key}"}, timeout=60) as client:
+        with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+            next(response.iter_lines())  # the first chunk, then hang up
+    wait_for(lambda: len(re.findall(r"batch of 1 in", log.read_text())) > batches, timeout=60)
+    assert last_batch_seconds() < whole / 2  # the row stopped soon after the client left
