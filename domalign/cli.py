@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from domalign.cli_client import align_app, chat, docs_app
 from domalign.errors import (
     Conflict,
     DomalignError,
@@ -26,8 +27,12 @@ users_app = typer.Typer(help="Manage accounts and API keys.", no_args_is_help=Tr
 models_app = typer.Typer(help="Manage the base-model catalog.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
+app.add_typer(docs_app, name="docs")
+app.add_typer(align_app, name="align")
+app.command()(chat)
 
 EXIT_CODES: dict[type[DomalignError], int] = {InvalidInput: 2, Unauthorized: 3, NotFound: 4, Conflict: 5}
+EXIT_UNREACHABLE = 6  # the server at DOMALIGN_URL did not answer
 
 
 def exit_code_for(exc: DomalignError) -> int:
@@ -127,11 +132,17 @@ def demo(
 
 
 def main() -> None:
+    import httpx
+
     try:
         app()
     except DomalignError as exc:
         typer.secho(f"error: {exc.message}", err=True, fg="red")
         sys.exit(exit_code_for(exc))
+    except httpx.TransportError as exc:
+        typer.secho(f"error: cannot reach the server at {exc.request.url.copy_with(path='/')} ({exc}); "
+                    "start it with `domalign serve` or set DOMALIGN_URL", err=True, fg="red")
+        sys.exit(EXIT_UNREACHABLE)
 
 
 if __name__ == "__main__":

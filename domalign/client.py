@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,16 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, f"/api/v3{path}", **kwargs)
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise _ERRORS.get(response.status_code, DomalignError)(f"HTTP {response.status_code}: {detail}")
+            self._raise(response)
         return response.json() if response.content else None
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise _ERRORS.get(response.status_code, DomalignError)(f"HTTP {response.status_code}: {detail}")
 
     def upload_documents(self, paths: list[Path], categories: list[str] | None = None) -> list[str]:
         files = [("files", (p.name, p.read_bytes())) for p in paths]
@@ -100,3 +105,20 @@ class Client:
 
     def cancel_alignment(self, alignment_id: str) -> dict:
         return self._call("POST", f"/alignment/{alignment_id}/cancel")
+
+    def list_alignments(self, limit: int = 50, offset: int = 0) -> dict:
+        return self._call("GET", "/alignment", params={"limit": limit, "offset": offset})
+
+    def chat_stream(self, model: str, messages: list[dict], **params: Any) -> Iterator[str]:
+        """The answer's text as it is generated (server-sent events)."""
+        body = {"model": model, "messages": messages, "stream": True, **params}
+        with self._http.stream("POST", "/api/v3/inference/chat/completions", json=body) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._raise(response)
+            for line in response.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                for choice in json.loads(line[len("data: "):])["choices"]:
+                    if content := choice["delta"].get("content"):
+                        yield content

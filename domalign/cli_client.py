@@ -1,0 +1,193 @@
+"""CLI commands that talk to a running server over HTTP (``DOMALIGN_URL``, ``DOMALIGN_API_KEY``).
+
+They go through ``domalign.client.Client``, so every HTTP error arrives as the
+matching ``DomalignError`` and ``domalign.cli.main`` prints it as one line with its
+exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from domalign.client import Client
+from domalign.errors import Unauthorized
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+docs_app = typer.Typer(help="Documents on a domalign server (DOMALIGN_URL, DOMALIGN_API_KEY).", no_args_is_help=True)
+align_app = typer.Typer(help="Alignments on a domalign server (DOMALIGN_URL, DOMALIGN_API_KEY).",
+                        no_args_is_help=True)
+console = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the raw JSON response.")]
+
+
+def client() -> Client:
+    """A client for the server at DOMALIGN_URL with DOMALIGN_API_KEY."""
+    key = os.environ.get("DOMALIGN_API_KEY")
+    if not key:
+        raise Unauthorized("set DOMALIGN_API_KEY to your API key (`domalign users create NAME` prints one)")
+    return Client(os.environ.get("DOMALIGN_URL", DEFAULT_URL), key)
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2))
+
+
+def _print_rows(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A table in a terminal; tab-separated lines, never cut, when piped."""
+    if not console.is_terminal:
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@docs_app.command("upload")
+def docs_upload(
+    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to upload.")],
+    category: Annotated[list[str] | None, typer.Option(help="Category (repeat for several).")] = None,
+) -> None:
+    """Upload documents (txt, md, html, pdf, docx); prints one id per file."""
+    with client() as api:
+        ids = api.upload_documents(paths, category)
+    for path, doc_id in zip(paths, ids, strict=True):
+        typer.echo(f"{doc_id}\t{path.name}")
+
+
+@docs_app.command("list")
+def docs_list(as_json: JsonFlag = False) -> None:
+    """List your documents."""
+    with client() as api:
+        documents = api.list_documents()
+    if as_json:
+        _print_json(documents)
+        return
+    _print_rows(("id", "file", "status", "chunks"),
+                [(d["id"], d["filename"], d["status"], str(d["chunk_count"])) for d in documents])
+
+
+@align_app.command("create")
+def align_create(
+    base_model: Annotated[str, typer.Option(help="Base model id (GET /models/base lists them).")],
+    doc: Annotated[list[str], typer.Option(help="Document id (repeat for several).")],
+    name: Annotated[str, typer.Option(help="Name of the alignment.")] = "alignment",
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the server's epochs).")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="A benchmark id to evaluate on.")] = None,
+    options: Annotated[str | None, typer.Option(help="More options as JSON, e.g. '{\"training\": {...}}'.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = False,
+) -> None:
+    """Create an alignment; prints its id (with --wait: a live progress bar, then the metrics)."""
+    from domalign.demo.run import follow
+
+    extra = json.loads(options) if options else {}
+    if steps is not None:
+        extra.setdefault("training", {})["max_steps"] = steps
+    if benchmark is not None:
+        extra["benchmark_id"] = benchmark
+    with client() as api:
+        alignment_id = api.create_alignment(name, base_model, doc, **extra)
+        typer.echo(alignment_id)
+        if not wait:
+            return
+        status = follow(api, alignment_id)
+    _print_summary(status)
+    if status["status"] != "evaluated":
+        raise typer.Exit(1)
+
+
+def _print_summary(status: dict) -> None:
+    data = status.get("data") or {}
+    console.print(f"[bold]{data.get('id', '')}[/] {status['status']} (stage {data.get('stage')}, "
+                  f"{data.get('progress') or 0:.0f} %)")
+    if data.get("queue_position"):
+        console.print(f"queue position {data['queue_position']}")
+    if data.get("estimated_completion") and status["status"] in ("pending", "evaluating"):
+        console.print(f"estimated completion {data['estimated_completion']}")
+    if data.get("error"):
+        console.print(f"[red]error:[/] {data['error']}")
+    metrics = data.get("performance_metrics") or {}
+    if metrics.get("accuracy_after") is not None:
+        console.print(f"accuracy {metrics['accuracy_before']:.3f} -> {metrics['accuracy_after']:.3f}, "
+                      f"uncertainty {metrics['uncertainty_before']:.3f} -> {metrics['uncertainty_after']:.3f}, "
+                      f"domain violations {metrics['domain_violations_before']} -> "
+                      f"{metrics['domain_violations_after']}")
+    if data.get("model_id"):
+        console.print(f"model {data['model_id']}")
+
+
+@align_app.command("status")
+def align_status(alignment_id: str, as_json: JsonFlag = False) -> None:
+    """Status of one alignment: stage, progress, ETA, metrics."""
+    with client() as api:
+        status = api.alignment_status(alignment_id)
+    if as_json:
+        _print_json(status)
+    else:
+        _print_summary(status)
+
+
+@align_app.command("list")
+def align_list(as_json: JsonFlag = False, limit: int = 50) -> None:
+    """Your alignments, newest first."""
+    with client() as api:
+        listing = api.list_alignments(limit=limit)
+    if as_json:
+        _print_json(listing)
+        return
+    _print_rows(("id", "name", "status", "stage", "progress", "model"),
+                [(r["id"], r["name"], r["status"], r.get("stage") or "", f"{r.get('progress') or 0:.0f} %",
+                  r.get("model_id") or "") for r in listing["alignment_projects"]])
+
+
+@align_app.command("cancel")
+def align_cancel(alignment_id: str) -> None:
+    """Cancel a queued or running alignment."""
+    with client() as api:
+        api.cancel_alignment(alignment_id)
+    typer.echo(f"cancel requested for {alignment_id}")
+
+
+def chat(
+    model: Annotated[str, typer.Argument(help="A base model id or your deployed aligned model's id.")],
+    message: Annotated[str | None, typer.Option(help="Ask this one question and exit.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 answers greedily.")] = 0.0,
+) -> None:
+    """Chat with a model, streaming the answers; without --message, one question per line until EOF."""
+    history: list[dict] = []
+    with client() as api:
+        questions = [message] if message is not None else _lines()
+        for question in questions:
+            history.append({"role": "user", "content": question})
+            answer = ""
+            for piece in api.chat_stream(model, history, max_tokens=max_tokens, temperature=temperature):
+                answer += piece
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            sys.stdout.write("\n")
+            history.append({"role": "assistant", "content": answer})
+
+
+def _lines():
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            sys.stdout.write("> ")
+            sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            return
+        if line.strip():
+            yield line.strip()
