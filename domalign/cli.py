@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from domalign.cli_client import align_app, chat, docs_app
+from domalign.cli_client import (
+    align_app,
+    chat,
+    docs_app,
+    eval_app,
+    models_deploy,
+    models_download,
+    models_list,
+    models_undeploy,
+)
 from domalign.errors import (
     Conflict,
     DomalignError,
@@ -24,11 +33,13 @@ from domalign.errors import (
 
 app = typer.Typer(help="domalign: align a language model to your documents.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts and API keys.", no_args_is_help=True)
-models_app = typer.Typer(help="Manage the base-model catalog.", no_args_is_help=True)
+models_app = typer.Typer(help="The base-model catalog (add) and models on a server (list, deploy, undeploy, "
+                         "download).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
 app.add_typer(docs_app, name="docs")
 app.add_typer(align_app, name="align")
+app.add_typer(eval_app, name="eval")
 app.command()(chat)
 
 EXIT_CODES: dict[type[DomalignError], int] = {InvalidInput: 2, Unauthorized: 3, NotFound: 4, Conflict: 5}
@@ -109,14 +120,9 @@ def models_add(
     typer.echo(f"registered base model {info.id} ({info.parameters:,} parameters) from {info.source}")
 
 
-@models_app.command("list")
-def models_list() -> None:
-    """List the base-model catalog."""
-    from domalign.workflow.catalog import list_base_models
-
-    for m in list_base_models(_context()):
-        ready = "ready" if m.alignment_ready else "missing"
-        typer.echo(f"{m.id}\t{m.parameters or 0:,}\t{ready}\t{m.source}")
+for name, command in (("list", models_list), ("deploy", models_deploy), ("undeploy", models_undeploy),
+                      ("download", models_download)):
+    models_app.command(name)(command)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 docs_app = typer.Typer(help="Documents on a domalign server (DOMALIGN_URL, DOMALIGN_API_KEY).", no_args_is_help=True)
 align_app = typer.Typer(help="Alignments on a domalign server (DOMALIGN_URL, DOMALIGN_API_KEY).",
                         no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations on a domalign server: one model, or two side by side.", no_args_is_help=True)
 console = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the raw JSON response.")]
@@ -191,3 +193,106 @@ def _lines():
             return
         if line.strip():
             yield line.strip()
+
+
+def models_list(as_json: JsonFlag = False) -> None:
+    """The base models you can align and your aligned models with their deployment status."""
+    with client() as api:
+        bases, aligned = api.base_models(), api.aligned_models()
+    if as_json:
+        _print_json({"base": bases, "aligned": aligned})
+        return
+    _print_rows(("model", "kind", "base", "status"),
+                [(b["id"], "base", "", "ready" if b["alignment_ready"] else "missing") for b in bases]
+                + [(m["id"], "aligned", m["base_model"], m["deployment_status"]) for m in aligned])
+
+
+def models_deploy(model_id: str) -> None:
+    """Deploy an aligned model for chat (waits until it is loaded)."""
+    with client() as api:
+        op = api.deploy(model_id)
+    _print_operation(op)
+
+
+def models_undeploy(model_id: str) -> None:
+    """Take a deployed model out of serving."""
+    with client() as api:
+        op = api.undeploy(model_id)
+    _print_operation(op)
+
+
+def _print_operation(op: dict) -> None:
+    if op["status"] != "COMPLETED":
+        typer.secho(f"error: {op['action']} of {op['model_id']} {op['status'].lower()}: "
+                    f"{(op.get('result') or {}).get('error', '')}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"{op['model_id']} {op['action']}ed")  # deployed, undeployed
+
+
+def models_download(
+    model_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="adapter (PEFT, tar), merged (tar) or gguf.")] = "adapter",
+    out: Annotated[Path, typer.Option(file_okay=False, help="Folder to save the file in.")] = Path("."),
+) -> None:
+    """Download an aligned model's adapter, merged model or GGUF file, with a progress bar."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    out.mkdir(parents=True, exist_ok=True)
+    with client() as api, Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                                   console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"{model_id} ({fmt})", total=None)
+
+        def advance(size: int, total: int | None) -> None:
+            bar.update(task, advance=size, total=total)
+
+        target = api.download_model(model_id, fmt, out, advance)
+    typer.echo(str(target))
+
+
+@eval_app.command("run")
+def eval_run(
+    model: Annotated[str, typer.Option(help="An aligned model id or a base model id.")],
+    benchmark: Annotated[str, typer.Option(help="Benchmark id.")],
+    model_2: Annotated[str | None, typer.Option(help="A second model, scored side by side with flips.")] = None,
+    grounded: Annotated[bool, typer.Option(help="Retrieved passages in front of each question.")] = False,
+    wait: Annotated[bool, typer.Option(help="Show progress until done, then the results.")] = True,
+) -> None:
+    """Score a model (or two) on a benchmark; prints the evaluation id, then (with --wait) the results."""
+    from rich.progress import Progress
+
+    with client() as api:
+        eval_id = api.create_evaluation(model, benchmark, model_2, grounded)
+        typer.echo(eval_id)
+        if not wait:
+            return
+        with Progress(console=Console(stderr=True)) as bar:
+            task = bar.add_task("evaluating", total=100)
+            while (status := api.evaluation_status(eval_id))["status"] in ("PENDING", "RUNNING"):
+                bar.update(task, completed=status["progress"]["percent"])
+                time.sleep(0.5)
+        if status["status"] != "COMPLETED":
+            typer.secho(f"error: evaluation {eval_id} failed: {status['error']}", err=True, fg="red")
+            raise typer.Exit(1)
+        _print_results(api.evaluation_results(eval_id))
+
+
+@eval_app.command("results")
+def eval_results(eval_id: str, as_json: JsonFlag = False) -> None:
+    """Results of a finished evaluation (400 until it is)."""
+    with client() as api:
+        results = api.evaluation_results(eval_id)
+    if as_json:
+        _print_json(results)
+    else:
+        _print_results(results)
+
+
+def _print_results(results: dict) -> None:
+    rows = [(results["model_id"], results["summary"])]
+    if results.get("summary_2"):
+        rows.append((results["model_id_2"], results["summary_2"]))
+    _print_rows(("model", "accuracy", "uncertainty", "violations"),
+                [(m, f"{s['accuracy']:.3f}", f"{s['uncertainty']:.3f}", str(s["domain_violations"])) for m, s in rows])
+    if results.get("flips"):
+        flips = results["flips"]
+        typer.echo(f"flips: {flips['wrong_to_right']} wrong -> right, {flips['right_to_wrong']} right -> wrong")

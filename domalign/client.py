@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +93,53 @@ class Client:
 
     def deploy(self, model_id: str, *, wait: bool = True, poll_s: float = 0.5) -> dict:
         """Deploy an aligned model; with ``wait``, return the finished operation."""
-        op = self._call("POST", f"/models/deploy-model/{model_id}")
+        return self._operate("deploy", model_id, wait, poll_s)
+
+    def undeploy(self, model_id: str, *, wait: bool = True, poll_s: float = 0.5) -> dict:
+        """Take a deployed model out of serving; with ``wait``, return the finished operation."""
+        return self._operate("undeploy", model_id, wait, poll_s)
+
+    def _operate(self, action: str, model_id: str, wait: bool, poll_s: float) -> dict:
+        op = self._call("POST", f"/models/{action}-model/{model_id}")
         while wait and op["status"] == "PENDING":
             time.sleep(poll_s)
-            op = self._call("GET", f"/models/deploy-model/{model_id}/status")
+            op = self._call("GET", f"/models/{action}-model/{model_id}/status")
         return op
+
+    def create_evaluation(self, model_id: str, benchmark_id: str, model_id_2: str | None = None,
+                          grounded: bool = False) -> str:
+        body = {"model_id": model_id, "benchmark_id": benchmark_id, "model_id_2": model_id_2, "grounded": grounded}
+        return self._call("POST", "/evaluations", json=body)["id"]
+
+    def evaluation_status(self, eval_id: str) -> dict:
+        return self._call("GET", f"/evaluations/{eval_id}/status")
+
+    def evaluation_results(self, eval_id: str) -> dict:
+        return self._call("GET", f"/evaluations/{eval_id}/results")
+
+    def aligned_models(self) -> list[dict]:
+        return self._call("GET", "/models/aligned")["models"]
+
+    def download_model(self, model_id: str, fmt: str, folder: Path,
+                       on_bytes: Callable[[int, int | None], None] | None = None) -> Path:
+        """Save an export (``adapter``, ``merged`` or ``gguf``) into ``folder``; returns the file.
+
+        The server builds it on first request (a merge takes a while), so there is no read timeout.
+        """
+        url = f"/api/v3/models/{model_id}/download"
+        with self._http.stream("GET", url, params={"format": fmt}, timeout=httpx.Timeout(60, read=None)) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._raise(response)
+            name = response.headers.get("content-disposition", "").rpartition("filename=")[2].strip('"')
+            target = Path(folder) / (name or f"{model_id}.{fmt}")
+            total = int(response.headers["content-length"]) if "content-length" in response.headers else None
+            with open(target, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk), total)
+        return target
 
     def chat(self, model: str, messages: list[dict], **params: Any) -> dict:
         """One OpenAI-shaped chat completion (the official ``openai`` client works as well)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
+from pathlib import Path
 
 from domalign.demo.run import CORPUS
 
@@ -19,7 +21,7 @@ def _run(server, key: str | None, *args: str, stdin: str | None = None,
                           capture_output=True, text=True, timeout=300)
 
 
-def test_upload_align_follow_status_list_and_chat(server):
+def test_upload_align_follow_status_list_and_chat(server, tmp_path):
     key = server.create_user("cli")
     files = [str(p) for p in sorted(CORPUS.glob("*.md"))]
     uploaded = _run(server, key, "docs", "upload", *files, "--category", "demo")
@@ -43,6 +45,34 @@ def test_upload_align_follow_status_list_and_chat(server):
     assert pretty.returncode == 0 and status["data"]["model_id"] in pretty.stdout
     listing = _run(server, key, "align", "list")
     assert alignment_id in listing.stdout and "from cli" in listing.stdout
+
+    model_id = status["data"]["model_id"]
+    models = json.loads(_run(server, key, "models", "list", "--json").stdout)
+    assert "tiny-llama" in [b["id"] for b in models["base"]]
+    assert [(m["id"], m["deployment_status"]) for m in models["aligned"]] == [(model_id, "UNDEPLOYED")]
+    deployed = _run(server, key, "models", "deploy", model_id)
+    assert deployed.returncode == 0 and f"{model_id} deployed" in deployed.stdout, deployed.stderr
+    assert f"{model_id}\taligned\ttiny-llama\tDEPLOYED" in _run(server, key, "models", "list").stdout
+    downloaded = _run(server, key, "models", "download", model_id, "--format", "adapter", "--out", str(tmp_path))
+    assert downloaded.returncode == 0, downloaded.stderr
+    saved = Path(downloaded.stdout.strip().splitlines()[-1])
+    with tarfile.open(saved) as archive:
+        assert any(name.endswith("adapter_model.safetensors") for name in archive.getnames())
+    aligned_chat = _run(server, key, "chat", model_id, "--message", "Who runs the ferries?", "--max-tokens", "3")
+    assert aligned_chat.returncode == 0, aligned_chat.stderr
+    undeployed = _run(server, key, "models", "undeploy", model_id)
+    assert undeployed.returncode == 0 and f"{model_id} undeployed" in undeployed.stdout
+
+    evaluated = _run(server, key, "eval", "run", "--model", "tiny-llama", "--benchmark", status["data"]["benchmark_id"],
+                     "--model-2", model_id)
+    assert evaluated.returncode == 0, evaluated.stderr
+    eval_id = evaluated.stdout.splitlines()[0]
+    with server.client(key) as api:
+        results = api.get(f"/evaluations/{eval_id}/results").json()
+    assert json.loads(_run(server, key, "eval", "results", eval_id, "--json").stdout) == results
+    summary = results["summary_2"]
+    assert f"{model_id}\t{summary['accuracy']:.3f}\t{summary['uncertainty']:.3f}" in evaluated.stdout
+    assert f"flips: {results['flips']['wrong_to_right']} wrong -> right" in evaluated.stdout
 
     def answer(messages: list[dict]) -> str:
         with server.client(key) as api:
@@ -71,5 +101,6 @@ def test_errors_are_one_line_with_their_exit_codes(server, other_key):
     assert bad_key.returncode == 3
     unreachable = _run(server, other_key, "align", "list", url="http://127.0.0.1:9")
     assert unreachable.returncode == 6 and "cannot reach the server" in unreachable.stderr
+    assert _run(server, other_key, "models", "deploy", "model_nope").returncode == 4
     bad_options = _run(server, other_key, "align", "create", "--base-model", "nope", "--doc", "doc_x")
     assert bad_options.returncode != 0 and bad_options.stderr.startswith("error: ")
