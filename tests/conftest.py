@@ -89,7 +89,9 @@ def _drop_test_databases() -> Iterator[None]:
 
 def start_server(home: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Server]:
     env = {**os.environ, "DOMALIGN_HOME": str(home), "DOMALIGN_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
-           "DOMALIGN_WORKER_POLL_S": "0.2", "HF_HUB_OFFLINE": "1", **database_env(home), **(extra_env or {})}
+           "DOMALIGN_WORKER_POLL_S": "0.2", "HF_HUB_OFFLINE": "1",
+           # fp32 serving, so exports loaded back in fp32 must answer exactly as served (bf16: test_serving)
+           "DOMALIGN_SERVE_PRECISION": "fp32", **database_env(home), **(extra_env or {})}
     port = _free_port()
     log = open(home / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "domalign", "serve", "--port", str(port)],

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import start_server, stop_server, wait_for
 
 FAST = {"max_steps": 6, "batch_size": 4, "learning_rate": 0.02}
 PROMPT = [{"role": "user", "content": "Who founded the Quillmere Ferry Cooperative?"}]
@@ -218,13 +218,22 @@ def test_undeploy_frees_the_model(api, oai, deployed, other_api):
     assert oai.chat.completions.create(model=deployed[0]["model_id"], messages=PROMPT, max_tokens=2).choices
 
 
-def test_served_weights_are_bf16_where_the_cpu_computes_bf16_natively(server, deployed):
+def test_auto_precision_serves_bf16_where_the_cpu_computes_it_natively(tmp_path, tiny_model_dir):
     import torch
 
     from domalign.models.precision import use_bf16
 
+    proc, srv = start_server(tmp_path, {"DOMALIGN_SERVE_PRECISION": "auto"})
+    try:
+        assert srv.cli("models", "add", "tiny-llama", str(tiny_model_dir)).returncode == 0
+        with srv.client(srv.create_user("bf16")) as client:
+            reply = client.post("/inference/chat/completions", json={"model": "tiny-llama", "messages": PROMPT,
+                                                                     "max_tokens": 3})
+        assert reply.status_code == 200, reply.text
+    finally:
+        stop_server(proc)
     expected = torch.bfloat16 if use_bf16("auto", torch.device("cpu")) else torch.float32
-    assert f"serving tiny-llama in {expected}" in (server.home / "server.log").read_text()
+    assert f"serving tiny-llama in {expected}" in (tmp_path / "server.log").read_text()
 
 
 def test_a_client_that_disconnects_mid_stream_stops_its_generation(server, api, user_key):
