@@ -121,10 +121,9 @@ def _print_summary(status: dict) -> None:
         console.print(f"[red]error:[/] {data['error']}")
     metrics = data.get("performance_metrics") or {}
     if metrics.get("accuracy_after") is not None:
-        console.print(f"accuracy {metrics['accuracy_before']:.3f} -> {metrics['accuracy_after']:.3f}, "
-                      f"uncertainty {metrics['uncertainty_before']:.3f} -> {metrics['uncertainty_after']:.3f}, "
-                      f"domain violations {metrics['domain_violations_before']} -> "
-                      f"{metrics['domain_violations_after']}")
+        from domalign.demo.run import metrics_line
+
+        console.print(metrics_line(metrics))
     if data.get("model_id"):
         console.print(f"model {data['model_id']}")
 

@@ -110,6 +110,13 @@ def ask(client: Client, model_id: str) -> None:
                   f"(confidence {reply['confidence_score']:.0f}/100)")
 
 
+def metrics_line(metrics: dict) -> str:
+    """Before → after of an alignment's performance metrics, on one line."""
+    return (f"accuracy {metrics['accuracy_before']:.3f} -> {metrics['accuracy_after']:.3f}, "
+            f"uncertainty {metrics['uncertainty_before']:.3f} -> {metrics['uncertainty_after']:.3f}, "
+            f"domain violations {metrics['domain_violations_before']} -> {metrics['domain_violations_after']}")
+
+
 def run_demo(url: str | None, api_key: str | None, steps: int) -> None:
     started = time.monotonic()
     if url:
@@ -123,11 +130,7 @@ def run_demo(url: str | None, api_key: str | None, steps: int) -> None:
     console.print_json(json.dumps(status))
     metrics = (status.get("data") or {}).get("performance_metrics") or {}
     if metrics:
-        console.print(
-            f"accuracy {metrics['accuracy_before']:.3f} -> {metrics['accuracy_after']:.3f}, "
-            f"uncertainty {metrics['uncertainty_before']:.3f} -> {metrics['uncertainty_after']:.3f}, "
-            f"domain violations {metrics['domain_violations_before']} -> {metrics['domain_violations_after']}"
-        )
+        console.print(metrics_line(metrics))
     console.print(f"demo finished in {time.monotonic() - started:.0f} s with status {status['status']}")
     if status["status"] == "failed":
         raise SystemExit(1)
