@@ -42,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fresh", action="store_true", help="a new temporary DOMALIGN_HOME (first-run costs)")
     parser.add_argument("--steps", type=int, default=150, help="training steps (the demo's default)")
+    parser.add_argument("--training", type=json.loads, default={},
+                        help='more training options as JSON, e.g. \'{"pack_turns": 4}\'')
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pipeline.json")
     args = parser.parse_args()
     if args.fresh:
@@ -52,15 +54,16 @@ def main() -> None:
         doc_ids = client.upload_documents(sorted(CORPUS.glob("*.md")), categories=["demo"])
         alignment_id = client.create_alignment(
             "pipeline benchmark", EMBEDDED_MODEL_ID, doc_ids,
-            training={"max_steps": args.steps}, synthesis={"num_benchmark_questions": 40})
+            training={"max_steps": args.steps, **args.training}, synthesis={"num_benchmark_questions": 40})
         status = follow(client, alignment_id)
-        events = client.all_events(alignment_id)
+        events = [e.model_dump(mode="json") for e in client.all_events(alignment_id)]
     total = time.monotonic() - started
     stages = stage_seconds(events)
-    metrics = (status.get("data") or {}).get("performance_metrics") or {}
+    metrics = status.data.performance_metrics.model_dump() if status.data and status.data.performance_metrics else {}
     result = {
         "date": datetime.now().isoformat(timespec="seconds"), "fresh_home": args.fresh, "steps": args.steps,
-        "status": status["status"], "stage_seconds": stages, "alignment_seconds": round(sum(stages.values()), 1),
+        "training": args.training,
+        "status": status.status, "stage_seconds": stages, "alignment_seconds": round(sum(stages.values()), 1),
         "wall_seconds_with_server_start": round(total, 1), "metrics": metrics,
     }
     print(f"\n{'stage':<12} {'seconds':>8}")

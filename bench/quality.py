@@ -90,9 +90,9 @@ def run_alignment(client: Client, name: str, base: str, doc_ids: list[str], body
     alignment_id = client.create_alignment(name, base, doc_ids, **body)
     print(f"{name}: {alignment_id}", file=sys.stderr)
     status = follow(client, alignment_id, poll_s=5)
-    if status["status"] != "evaluated":
-        raise SystemExit(f"{name} ended {status['status']}: {status['data']['error']}")
-    return status["data"], client.all_events(alignment_id)
+    if status.status != "evaluated":
+        raise SystemExit(f"{name} ended {status.status}: {status.data and status.data.error}")
+    return status.data.model_dump(mode="json"), [e.model_dump(mode="json") for e in client.all_events(alignment_id)]
 
 
 def row(event: dict) -> dict:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from domalign.client import Client
+from domalign.api.schemas.alignments import AlignmentProject, AlignmentStatusResponse
+from domalign.api.schemas.evaluations import EvaluationResults
+from domalign.api.schemas.models import DeploymentStatus
+from domalign.client import RUNNING, Client
 from domalign.errors import Unauthorized
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -40,8 +43,19 @@ def client() -> Client:
     return Client(os.environ.get("DOMALIGN_URL", DEFAULT_URL), key)
 
 
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2))
+def _print_json(value: BaseModel | list[BaseModel] | dict[str, list[BaseModel]]) -> None:
+    """The answer as the API sent it (typed models back to JSON)."""
+    typer.echo(json.dumps(_plain(value), indent=2))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _print_rows(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -77,7 +91,7 @@ def docs_list(as_json: JsonFlag = False) -> None:
         _print_json(documents)
         return
     _print_rows(("id", "file", "status", "chunks"),
-                [(d["id"], d["filename"], d["status"], str(d["chunk_count"])) for d in documents])
+                [(d.id, d.filename, d.status, str(d.chunk_count)) for d in documents])
 
 
 @align_app.command("create")
@@ -105,27 +119,25 @@ def align_create(
             return
         status = follow(api, alignment_id)
     _print_summary(status)
-    if status["status"] != "evaluated":
+    if status.status != "evaluated":
         raise typer.Exit(1)
 
 
-def _print_summary(status: dict) -> None:
-    data = status.get("data") or {}
-    console.print(f"[bold]{data.get('id', '')}[/] {status['status']} (stage {data.get('stage')}, "
-                  f"{data.get('progress') or 0:.0f} %)")
-    if data.get("queue_position"):
-        console.print(f"queue position {data['queue_position']}")
-    if data.get("estimated_completion") and status["status"] in ("pending", "evaluating"):
-        console.print(f"estimated completion {data['estimated_completion']}")
-    if data.get("error"):
-        console.print(f"[red]error:[/] {data['error']}")
-    metrics = data.get("performance_metrics") or {}
-    if metrics.get("accuracy_after") is not None:
+def _print_summary(status: AlignmentStatusResponse) -> None:
+    data = status.data or AlignmentProject()
+    console.print(f"[bold]{data.id or ''}[/] {status.status} (stage {data.stage}, {data.progress or 0:.0f} %)")
+    if data.queue_position:
+        console.print(f"queue position {data.queue_position}")
+    if data.estimated_completion and status.status in RUNNING:
+        console.print(f"estimated completion {data.estimated_completion}")
+    if data.error:
+        console.print(f"[red]error:[/] {data.error}")
+    if data.performance_metrics and data.performance_metrics.accuracy_after is not None:
         from domalign.demo.run import metrics_line
 
-        console.print(metrics_line(metrics))
-    if data.get("model_id"):
-        console.print(f"model {data['model_id']}")
+        console.print(metrics_line(data.performance_metrics))
+    if data.model_id:
+        console.print(f"model {data.model_id}")
 
 
 @align_app.command("status")
@@ -148,8 +160,8 @@ def align_list(as_json: JsonFlag = False, limit: int = 50) -> None:
         _print_json(listing)
         return
     _print_rows(("id", "name", "status", "stage", "progress", "model"),
-                [(r["id"], r["name"], r["status"], r.get("stage") or "", f"{r.get('progress') or 0:.0f} %",
-                  r.get("model_id") or "") for r in listing["alignment_projects"]])
+                [(r.id or "", r.name or "", r.status or "", r.stage or "", f"{r.progress or 0:.0f} %",
+                  r.model_id or "") for r in listing.alignment_projects])
 
 
 @align_app.command("cancel")
@@ -202,8 +214,8 @@ def models_list(as_json: JsonFlag = False) -> None:
         _print_json({"base": bases, "aligned": aligned})
         return
     _print_rows(("model", "kind", "base", "status"),
-                [(b["id"], "base", "", "ready" if b["alignment_ready"] else "missing") for b in bases]
-                + [(m["id"], "aligned", m["base_model"], m["deployment_status"]) for m in aligned])
+                [(b.id, "base", "", "ready" if b.alignment_ready else "missing") for b in bases]
+                + [(m.id, "aligned", m.base_model, m.deployment_status) for m in aligned])
 
 
 def models_deploy(model_id: str) -> None:
@@ -220,12 +232,12 @@ def models_undeploy(model_id: str) -> None:
     _print_operation(op)
 
 
-def _print_operation(op: dict) -> None:
-    if op["status"] != "COMPLETED":
-        typer.secho(f"error: {op['action']} of {op['model_id']} {op['status'].lower()}: "
-                    f"{(op.get('result') or {}).get('error', '')}", err=True, fg="red")
+def _print_operation(op: DeploymentStatus) -> None:
+    if op.status != "COMPLETED":
+        typer.secho(f"error: {op.action} of {op.model_id} {op.status.lower()}: {(op.result or {}).get('error', '')}",
+                    err=True, fg="red")
         raise typer.Exit(1)
-    typer.echo(f"{op['model_id']} {op['action']}ed")  # deployed, undeployed
+    typer.echo(f"{op.model_id} {op.action}ed")  # deployed, undeployed
 
 
 def models_download(
@@ -266,11 +278,10 @@ def eval_run(
             return
         with Progress(console=Console(stderr=True)) as bar:
             task = bar.add_task("evaluating", total=100)
-            while (status := api.evaluation_status(eval_id))["status"] in ("PENDING", "RUNNING"):
-                bar.update(task, completed=status["progress"]["percent"])
-                time.sleep(0.5)
-        if status["status"] != "COMPLETED":
-            typer.secho(f"error: evaluation {eval_id} failed: {status['error']}", err=True, fg="red")
+            status = api.wait_for_evaluation(eval_id,
+                                             on_status=lambda s: bar.update(task, completed=s.progress.percent))
+        if status.status != "COMPLETED":
+            typer.secho(f"error: evaluation {eval_id} failed: {status.error}", err=True, fg="red")
             raise typer.Exit(1)
         _print_results(api.evaluation_results(eval_id))
 
@@ -286,12 +297,12 @@ def eval_results(eval_id: str, as_json: JsonFlag = False) -> None:
         _print_results(results)
 
 
-def _print_results(results: dict) -> None:
-    rows = [(results["model_id"], results["summary"])]
-    if results.get("summary_2"):
-        rows.append((results["model_id_2"], results["summary_2"]))
+def _print_results(results: EvaluationResults) -> None:
+    rows = [(results.model_id, results.summary)]
+    if results.summary_2 is not None and results.model_id_2:
+        rows.append((results.model_id_2, results.summary_2))
     _print_rows(("model", "accuracy", "uncertainty", "violations"),
-                [(m, f"{s['accuracy']:.3f}", f"{s['uncertainty']:.3f}", str(s["domain_violations"])) for m, s in rows])
-    if results.get("flips"):
-        flips = results["flips"]
-        typer.echo(f"flips: {flips['wrong_to_right']} wrong -> right, {flips['right_to_wrong']} right -> wrong")
+                [(m, f"{s.accuracy:.3f}", f"{s.uncertainty:.3f}", str(s.domain_violations)) for m, s in rows])
+    if results.flips:
+        flips = results.flips
+        typer.echo(f"flips: {flips.wrong_to_right} wrong -> right, {flips.right_to_wrong} right -> wrong")

@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 # the Ray executor's tests run a real local Ray instance; the shared blob store's a local S3-compatible server
 .venv/bin/python -m pip install -q -e ".[test,ray,s3]"
+# the web console's browser tests drive Debian's Chromium through Playwright
+if ! command -v chromium >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
+    || echo "could not install chromium: tests/browser will fail (apt-get install chromium)" >&2
+fi
 postgres=${DOMALIGN_TEST_POSTGRES_URL:-}
 DOMALIGN_TEST_POSTGRES_URL= .venv/bin/python -m pytest "$@"
 if [ -n "$postgres" ]; then

@@ -12,6 +12,7 @@ from domalign.api.errors import install_error_handlers
 from domalign.api.routes import alignments, benchmarks, documents, evaluations, inference, models, webhooks
 from domalign.config import Settings
 from domalign.serve.engine import ServingEngine
+from domalign.web import mount_console
 from domalign.workflow import deployments
 from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
@@ -64,5 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    mount_console(app)
 
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domalign.api.schemas.alignments import AlignmentStatusResponse, PerformanceMetrics
 from domalign.client import Client
 from domalign.models.embedded import EMBEDDED_MODEL_ID
 
@@ -61,30 +61,30 @@ def local_server() -> Iterator[tuple[str, str]]:
         log.close()
 
 
-def _eta(status: dict) -> str:
-    eta = (status.get("data") or {}).get("estimated_completion")
+def _eta(status: AlignmentStatusResponse) -> str:
+    eta = status.data.estimated_completion if status.data else None
     if not eta:
         return "ETA --"
-    left = datetime.fromisoformat(eta.replace("Z", "+00:00")) - datetime.now(UTC)
-    return f"ETA {max(int(left.total_seconds()), 0) // 60}m{max(int(left.total_seconds()), 0) % 60:02d}s"
+    left = max(int((datetime.fromisoformat(eta.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()), 0)
+    return f"ETA {left // 60}m{left % 60:02d}s"
 
 
-def follow(client: Client, alignment_id: str, poll_s: float = 1.0) -> dict:
+def follow(client: Client, alignment_id: str, poll_s: float = 1.0) -> AlignmentStatusResponse:
     """Show a progress bar with stage and ETA until the alignment finishes; return its status."""
     columns = (TextColumn("[bold]{task.fields[stage]:<11}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                TextColumn("{task.fields[eta]}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("align", total=100, stage="queued", eta="ETA --")
-        while True:
-            status = client.alignment_status(alignment_id)
-            data = status["data"] or {}
-            bar.update(task, completed=data.get("progress") or 0, stage=data.get("stage") or "", eta=_eta(status))
-            if status["status"] not in ("pending", "evaluating"):
-                return status
-            time.sleep(poll_s)
+
+        def show(status: AlignmentStatusResponse) -> None:
+            data = status.data
+            bar.update(task, completed=(data and data.progress) or 0, stage=(data and data.stage) or "",
+                       eta=_eta(status))
+
+        return client.wait_for_alignment(alignment_id, poll_s, on_status=show)
 
 
-def align_sample(client: Client, steps: int) -> dict:
+def align_sample(client: Client, steps: int) -> AlignmentStatusResponse:
     paths = sorted(CORPUS.glob("*.md"))
     doc_ids = client.upload_documents(paths, categories=["demo"])
     console.print(f"uploaded {len(doc_ids)} documents of the Quillmere Ferry Cooperative")
@@ -94,27 +94,28 @@ def align_sample(client: Client, steps: int) -> dict:
     )
     console.print(f"alignment {alignment_id} created on {EMBEDDED_MODEL_ID}")
     status = follow(client, alignment_id)
-    if status["status"] == "evaluated":
-        ask(client, status["data"]["model_id"])
+    if status.status == "evaluated" and status.data and status.data.model_id:
+        ask(client, status.data.model_id)
     return status
 
 
 def ask(client: Client, model_id: str) -> None:
     """Deploy the aligned model and put one question to it through the chat API."""
-    if client.deploy(model_id)["status"] != "COMPLETED":
+    if client.deploy(model_id).status != "COMPLETED":
         console.print(f"[red]deploying {model_id} failed")
         return
     question = "Who founded the Quillmere Ferry Cooperative?"
     reply = client.chat(model_id, [{"role": "user", "content": question}], max_tokens=40, temperature=0)
-    console.print(f"[bold]Q:[/] {question}\n[bold]A:[/] {reply['choices'][0]['message']['content']} "
-                  f"(confidence {reply['confidence_score']:.0f}/100)")
+    console.print(f"[bold]Q:[/] {question}\n[bold]A:[/] {reply.choices[0].message.content} "
+                  f"(confidence {reply.confidence_score or 0:.0f}/100)")
 
 
-def metrics_line(metrics: dict) -> str:
+def metrics_line(metrics: PerformanceMetrics) -> str:
     """Before → after of an alignment's performance metrics, on one line."""
-    return (f"accuracy {metrics['accuracy_before']:.3f} -> {metrics['accuracy_after']:.3f}, "
-            f"uncertainty {metrics['uncertainty_before']:.3f} -> {metrics['uncertainty_after']:.3f}, "
-            f"domain violations {metrics['domain_violations_before']} -> {metrics['domain_violations_after']}")
+    m = metrics
+    return (f"accuracy {m.accuracy_before:.3f} -> {m.accuracy_after:.3f}, "
+            f"uncertainty {m.uncertainty_before:.3f} -> {m.uncertainty_after:.3f}, "
+            f"domain violations {m.domain_violations_before} -> {m.domain_violations_after}")
 
 
 def run_demo(url: str | None, api_key: str | None, steps: int) -> None:
@@ -127,10 +128,10 @@ def run_demo(url: str | None, api_key: str | None, steps: int) -> None:
     else:
         with local_server() as (local_url, key), Client(local_url, key) as client:
             status = align_sample(client, steps)
-    console.print_json(json.dumps(status))
-    metrics = (status.get("data") or {}).get("performance_metrics") or {}
-    if metrics:
+    console.print_json(status.model_dump_json())
+    metrics = status.data.performance_metrics if status.data else None
+    if metrics and metrics.accuracy_after is not None:
         console.print(metrics_line(metrics))
-    console.print(f"demo finished in {time.monotonic() - started:.0f} s with status {status['status']}")
-    if status["status"] == "failed":
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s with status {status.status}")
+    if status.status == "failed":
         raise SystemExit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from domalign.domain import BenchmarkItem, Chunk, TrainExample
@@ -28,7 +28,7 @@ class SynthesisConfig:
 
     seed: int = 0
     paraphrases_per_fact: int = 4  # qa and paraphrase items per fact
-    cloze_per_fact: int = 2  # cloze / sentence-continuation items per fact
+    cloze_per_fact: int = 4  # cloze / sentence-continuation items per fact
     include_raw_passages: bool = True  # one raw chunk per chunk, for continued pre-training
     shuffled_per_chunk: int = 2  # raw renderings of each chunk with its sentences reordered
     include_sentences: bool = True  # each sentence alone as a raw passage
@@ -65,7 +65,7 @@ def synthesize(
     benchmark: Sequence[BenchmarkItem] | None = None,
     exclude_questions: Sequence[str] = (),
     extra_train: Sequence[TrainExample] = (),
-    replay: Sequence[TrainExample] = (),
+    replay: Callable[[int], Sequence[TrainExample]] | None = None,
 ) -> SynthesisResult:
     """Make the training set and, unless ``benchmark`` is given, a held-out benchmark of ``num_benchmark`` items.
 
@@ -73,8 +73,9 @@ def synthesize(
     that contain one of its questions are dropped, as are any that contain a
     generated question or one of ``exclude_questions`` (other evaluation sets).
     ``extra_train`` (e.g. teacher items) joins the set before that filter, and
-    so does ``replay``, cut to ``config.replay_share`` of the document items (on
-    a small corpus a fixed number of general items would crowd the domain out).
+    so do the items ``replay(n)`` returns, asked for ``n`` = ``config.replay_share``
+    of the document items (on a small corpus a fixed number of general items would
+    crowd the domain out, and fewer answers need generating).
     Raises ``InvalidInput`` when the chunks hold no fact.
     """
     facts = _facts(chunks)
@@ -87,7 +88,9 @@ def synthesize(
     else:
         bench, held_out = list(benchmark), set()
     train = _training_items(chunks, facts, phrasings, held_out, pools, config) + list(extra_train)
-    train += list(replay)[: math.ceil(config.replay_share * len(train))]
+    wanted = math.ceil(config.replay_share * len(train))
+    if replay is not None and wanted:
+        train += list(replay(wanted))[:wanted]
     dropped = leaked(train, [b.question for b in bench] + list(exclude_questions))
     train = [ex for i, ex in enumerate(train) if i not in dropped]
     train = _sample(train, config)

@@ -62,6 +62,11 @@ class TrainingConfig(BaseModel):
         256, ge=8, le=32768,
         description="Tokens per example; longer ones are truncated (grounded items need 1024).",
     )
+    pack_turns: int = Field(
+        1, ge=1, le=64, description="Question/answer examples of a batch joined into one multi-turn conversation "
+        "(up to `max_seq_len` tokens), so the chat template's head, such as a default system prompt, is computed "
+        "once per conversation rather than once per example; 1 trains every example as a sequence of its own.",
+    )
     loss_on_completion_only: bool = Field(
         True, description="Learn only the answer of prompted examples, not the prompt (raw text is always learned)."
     )

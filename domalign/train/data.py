@@ -35,10 +35,17 @@ MEGA_BATCH = 50  # batches per length-sorted group: enough to cut padding, few e
 
 @dataclass(frozen=True)
 class Encoded:
-    """One tokenized example; ``labels`` is ``IGNORE_INDEX`` where no loss is taken."""
+    """One tokenized example; ``labels`` is ``IGNORE_INDEX`` where no loss is taken.
+
+    A chat example also knows its prompt as a *later* turn of a conversation
+    (``turn_ids``: without the template's head, such as a default system prompt)
+    and where its answer starts, so that ``pack`` can join several into one sequence.
+    """
 
     input_ids: list[int]
     labels: list[int]
+    turn_ids: list[int] | None = None
+    prompt_len: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ def encode_example(
         if tokenizer.eos_token_id is not None and (not ids or ids[-1] != tokenizer.eos_token_id):
             ids = ids + [tokenizer.eos_token_id]
         labels = list(ids)
+        turn_ids, prompt_len = None, 0
     else:
         prefix, answer = render_chat(tokenizer, example.prompt, example.completion)
         prompt_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
@@ -97,10 +105,15 @@ def encode_example(
         ids = prompt_ids + answer_ids
         masked = [IGNORE_INDEX] * len(prompt_ids) if config.loss_on_completion_only else prompt_ids
         labels = masked + answer_ids
-    ids, labels = ids[: config.max_seq_len], labels[: config.max_seq_len]
+        joinable = config.pack_turns > 1 and config.loss_on_completion_only
+        later = render_later_turn(tokenizer, example.prompt) if joinable else None
+        turn_ids = tokenizer(later, add_special_tokens=False)["input_ids"] if later is not None else None
+        prompt_len = len(prompt_ids)
+    if len(ids) > config.max_seq_len:
+        ids, labels, turn_ids = ids[: config.max_seq_len], labels[: config.max_seq_len], None  # never joined
     if all(label == IGNORE_INDEX for label in labels[1:]):  # the first label is never predicted
         return None
-    return Encoded(ids, labels)
+    return Encoded(ids, labels, turn_ids, prompt_len)
 
 
 def render_chat(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> tuple[str, str]:
@@ -124,6 +137,48 @@ def render_chat(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str
     if tokenizer.eos_token and tokenizer.eos_token not in answer:
         answer += tokenizer.eos_token  # the model must learn to stop
     return prefix, answer
+
+
+def render_later_turn(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str | None:
+    """The prompt as the chat template renders it after an earlier exchange: the user turn and the
+    generation prompt, without the head the template puts before a first turn. ``None`` when the
+    template does not render conversations as a plain sequence of turns."""
+    earlier = [{"role": "user", "content": "?"}, {"role": "assistant", "content": "."}]
+    before = tokenizer.apply_chat_template(earlier, tokenize=False)
+    after = tokenizer.apply_chat_template(earlier + [{"role": "user", "content": prompt}], tokenize=False,
+                                          add_generation_prompt=True)
+    return after[len(before):] if after.startswith(before) else None
+
+
+def pack(items: Sequence[Encoded], turns: int, max_len: int) -> list[Encoded]:
+    """Join consecutive chat items into conversations of up to ``turns`` exchanges and ``max_len`` tokens.
+
+    The first item keeps its whole prompt; each later one adds its prompt as a later turn (no system
+    head again) and its answer, learned as before. Every item still has its own answer tokens, but the
+    template's head, often a default system prompt, is paid once per conversation instead of once per
+    item. Raw-text items and items that cannot be joined stay sequences of their own.
+    """
+    out: list[Encoded] = []
+    current: Encoded | None = None
+    joined = 0
+    for item in items:
+        if item.turn_ids is None or turns <= 1:
+            out.append(item)
+            continue
+        answer_ids, answer_labels = item.input_ids[item.prompt_len :], item.labels[item.prompt_len :]
+        grown = len(current.input_ids) + len(item.turn_ids) + len(answer_ids) if current is not None else 0
+        if current is not None and joined < turns and grown <= max_len:
+            current = Encoded(current.input_ids + item.turn_ids + answer_ids,
+                              current.labels + [IGNORE_INDEX] * len(item.turn_ids) + answer_labels, current.turn_ids,
+                              current.prompt_len)
+            joined += 1
+            continue
+        if current is not None:
+            out.append(current)
+        current, joined = item, 1
+    if current is not None:
+        out.append(current)
+    return out
 
 
 def batches_per_epoch(train_size: int, batch_size: int) -> int:

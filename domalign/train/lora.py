@@ -37,6 +37,7 @@ from domalign.train.data import (
     batches_per_epoch,
     collate,
     epoch_batches,
+    pack,
     prepare_data,
     total_steps,
 )
@@ -321,7 +322,8 @@ class _Loop:
         if self._epoch[0] != epoch:
             order = epoch_batches(self.lengths, self.config.batch_size, seed=self.config.seed, epoch=epoch)
             self._epoch = (epoch, order)
-        return self._collate(self.parallel.shard([self.data.train[i] for i in self._epoch[1][position]]))
+        share = self.parallel.shard([self.data.train[i] for i in self._epoch[1][position]])
+        return self._collate(pack(share, self.config.pack_turns, self.config.max_seq_len))
 
     def _collate(self, items: list) -> dict[str, torch.Tensor] | None:
         if not items:

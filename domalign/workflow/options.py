@@ -19,7 +19,7 @@ class SynthesisOptions(BaseModel):
     )
     seed: int = Field(default=0, description="Seed of every random choice in synthesis.")
     paraphrases_per_fact: int = Field(default=4, ge=0, le=20, description="Question phrasings per fact.")
-    cloze_per_fact: int = Field(default=2, ge=0, le=10, description="Cloze items per fact.")
+    cloze_per_fact: int = Field(default=4, ge=0, le=10, description="Cloze items per fact.")
     include_raw_passages: bool = Field(default=True, description="Add raw passages for continued pre-training.")
     shuffled_per_chunk: int = Field(
         default=2, ge=0, le=10, description="Raw renderings of each chunk with its sentences in a new order."

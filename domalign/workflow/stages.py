@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from domalign.workflow.catalog import get_base_model
 from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
 from domalign.workflow.job import JobRun
-from domalign.workflow.teacher import endpoint_teacher, model_replies, self_teacher
+from domalign.workflow.teacher import SELF_BATCH, endpoint_teacher, model_replies, self_teacher
 
 REPLAY_MAX_TOKENS = 96  # a general answer longer than this is cut off, and left out of replay
 
@@ -69,10 +70,9 @@ class Synthesize:
         extra = [item.question for bid in job.spec.options.evaluation.extra_benchmark_ids
                  for item in benchmarks.load_items(job.ctx, owner, bid)]
         chunks = _chunks(job)
-        replay = self._replay(job)  # progress 0-0.3 of the stage, then the teacher 0.3-0.7
-        taught = self._teacher(job, chunks)
+        taught = self._teacher(job, chunks)  # progress 0.3-0.7 of the stage (replay answers: 0-0.3)
         result = synthesize(chunks, num_benchmark=opts.num_benchmark_questions, config=config, benchmark=given,
-                            exclude_questions=extra, extra_train=taught["items"], replay=replay)
+                            exclude_questions=extra, extra_train=taught["items"], replay=self._replay(job))
         job.report(self.name, 0.8)
         # Training data first: a crash before the benchmark is recorded regenerates both (same seed).
         job.ctx.blobs.write_jsonl(job.key("train.jsonl"), [asdict(e) for e in result.train])
@@ -115,23 +115,35 @@ class Synthesize:
         return {"items": [TrainExample(**row) for row in saved["items"]], "report": saved["report"]}
 
     @staticmethod
-    def _replay(job: JobRun) -> list[TrainExample]:
-        """The base model's own answers to general instructions (see ``synth.replay``).
+    def _replay(job: JobRun) -> Callable[[int], list[TrainExample]]:
+        """The base model's own answers to general instructions (see ``synth.replay``), on demand.
 
-        They depend only on the base model and the prompts, so they are generated
-        once per base model and kept in the blob store.
+        Synthesis asks for as many as its cap lets in (a share of the document items), so a small
+        corpus waits for a few answers, not all of them. Answers depend only on the base model and
+        the prompt: they are kept per prompt in the blob store and generated once per base model.
         """
         from domalign.synth.replay import replay_items, replay_prompts
 
-        count = job.spec.options.synthesis.replay_items
-        if not count:
-            return []
-        prompts = replay_prompts(count)
+        prompts = replay_prompts(job.spec.options.synthesis.replay_items)
         source = get_base_model(job.ctx, job.spec.base_model).source
-        digest = hashlib.sha256(json.dumps([job.spec.base_model, source, prompts, REPLAY_MAX_TOKENS]).encode())
-        answers = job.ctx.blobs.cached_json(f"replay/{digest.hexdigest()[:32]}.json",
-                                            lambda: _base_answers(job, prompts))
-        return replay_items(prompts, answers)
+        digest = hashlib.sha256(json.dumps([job.spec.base_model, source, REPLAY_MAX_TOKENS]).encode())
+        key = f"replay-answers/{digest.hexdigest()[:32]}.json"
+
+        def items(wanted: int) -> list[TrainExample]:
+            answers: dict[str, str | None] = job.ctx.blobs.read_json(key) if job.ctx.blobs.exists(key) else {}
+            found: list[TrainExample] = []
+            for end in range(SELF_BATCH, len(prompts) + SELF_BATCH, SELF_BATCH):
+                if len(found) >= wanted:
+                    break
+                missing = [p for p in prompts[:end] if p not in answers]
+                if missing:
+                    answers.update(zip(missing, _base_answers(job, missing), strict=True))
+                    job.ctx.blobs.write_json(key, answers)
+                found = replay_items(prompts[:end], [answers[p] for p in prompts[:end]])
+                job.report("synthesize", 0.3 * min(len(found) / max(wanted, 1), 1.0))
+            return found[:wanted]
+
+        return items
 
 
 def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
@@ -139,8 +151,7 @@ def _base_answers(job: JobRun, prompts: list[str]) -> list[str | None]:
     model, tokenizer = job.base_model()
     if not getattr(tokenizer, "chat_template", None):
         return [None] * len(prompts)
-    return model_replies(model, tokenizer, prompts, REPLAY_MAX_TOKENS, lambda f: job.report("synthesize", 0.3 * f),
-                         job.should_stop)
+    return model_replies(model, tokenizer, prompts, REPLAY_MAX_TOKENS, lambda _f: None, job.should_stop)
 
 
 def _runs(job: JobRun) -> list[tuple[str, list, bool]]:

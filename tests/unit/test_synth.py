@@ -223,11 +223,18 @@ def test_ngram_overlap_on_hand_made_cases():
     assert ngram_overlap(["a b c"], ["a b c"], n=3) == 1.0
 
 
-def test_replay_is_capped_to_a_share_of_the_document_items():
+def test_replay_is_asked_for_a_share_of_the_document_items_only():
     replay = [TrainExample(f"General question {i}?", "An answer.", "replay") for i in range(500)]
-    result = synthesize(CHUNKS, num_benchmark=4, replay=replay, config=SynthesisConfig(replay_share=0.1))
+    asked: list[int] = []
+
+    def answers(wanted: int) -> list[TrainExample]:
+        asked.append(wanted)
+        return replay  # more than asked for: the cap still holds
+
+    result = synthesize(CHUNKS, num_benchmark=4, replay=answers, config=SynthesisConfig(replay_share=0.1))
     kept = [ex for ex in result.train if ex.kind == "replay"]
     others = len(result.train) - len(kept)
-    assert 0 < len(kept) <= 0.1 * others + 1 and set(kept) <= set(replay)
-    none = synthesize(CHUNKS, num_benchmark=4, replay=replay, config=SynthesisConfig(replay_share=0.0))
-    assert not [ex for ex in none.train if ex.kind == "replay"]
+    assert asked == [len(kept)] and 0 < len(kept) <= 0.1 * others + 1 and set(kept) == set(replay[: len(kept)])
+    asked.clear()
+    none = synthesize(CHUNKS, num_benchmark=4, replay=answers, config=SynthesisConfig(replay_share=0.0))
+    assert not [ex for ex in none.train if ex.kind == "replay"] and asked == []  # nothing generated for nothing

@@ -16,7 +16,15 @@ from domalign.errors import Cancelled, Conflict, InvalidInput
 from domalign.models.loader import load_base_model
 from domalign.models.precision import use_bf16
 from domalign.train import TrainingConfig, train_lora
-from domalign.train.data import IGNORE_INDEX, collate, encode_example, epoch_batches, prepare_data, render_chat
+from domalign.train.data import (
+    IGNORE_INDEX,
+    collate,
+    encode_example,
+    epoch_batches,
+    pack,
+    prepare_data,
+    render_chat,
+)
 from domalign.train.lora import (
     TIMING_STEPS,
     _labelled_loss_sum,
@@ -115,6 +123,38 @@ def test_prompt_tokens_are_masked_and_raw_text_is_learned_whole(model_and_tokeni
 
     truncated = encode_example(tokenizer, qa, small_config(max_seq_len=len(masked)))
     assert truncated is None  # nothing of the answer left to learn
+
+
+def test_packed_items_are_the_templates_own_multi_turn_conversation(model_and_tokenizer):
+    _, tokenizer = model_and_tokenizer
+    config = small_config(pack_turns=3, max_seq_len=512)
+    qa = [encode_example(tokenizer, TrainExample(q, a, kind="qa"), config) for q, a in FACTS]
+    raw = encode_example(tokenizer, EXAMPLES[-1], config)
+
+    packed = pack([qa[0], qa[1], raw, qa[2], qa[3]], turns=3, max_len=512)
+    assert len(packed) == 3 and packed[0] is raw  # raw text is never joined; 4 exchanges make 3 + 1
+    conversation = [m for q, a in FACTS[:3] for m in ({"role": "user", "content": q},
+                                                       {"role": "assistant", "content": a})]
+    assert tokenizer.decode(packed[1].input_ids) == tokenizer.apply_chat_template(conversation, tokenize=False)
+    learned = [t for t, label in zip(packed[1].input_ids, packed[1].labels, strict=True) if label != IGNORE_INDEX]
+    assert learned == [t for item in qa[:3] for t in item.labels if t != IGNORE_INDEX]  # each answer, nothing else
+    assert packed[-1].input_ids == qa[3].input_ids  # the fourth starts a conversation of its own
+
+    one = sum(len(item.input_ids) for item in qa[:3])
+    assert len(packed[1].input_ids) < one - 2 * 20  # the system head is paid once, not three times
+    roomy = pack(qa, turns=3, max_len=len(qa[0].input_ids) + 5)
+    assert [p.input_ids for p in roomy] == [q.input_ids for q in qa]  # max_len is never exceeded
+    assert pack(qa, turns=1, max_len=512) == qa
+
+
+def test_training_on_packed_conversations_lowers_the_loss(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    with torch.no_grad():
+        model.model.norm.weight.mul_(10)  # as above: lets a random llama's loss fall
+    result = train_lora(model, tokenizer, EXAMPLES, small_config(max_steps=20, pack_turns=4),
+                        output_dir=tmp_path / "adapter", checkpoint_dir=tmp_path / "ckpt")
+    assert result.steps == 20
+    assert sum(result.losses[-5:]) / 5 < 0.8 * sum(result.losses[:5]) / 5
 
 
 def test_length_bucketing_covers_every_example_once_and_is_seeded():

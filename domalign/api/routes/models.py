@@ -4,49 +4,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from domalign.api.deps import Ctx, CurrentUser
-from domalign.api.schemas import iso
-from domalign.api.schemas.models import BaseModelList, BaseModelOut
-from domalign.store.tables import AlignedModel, DeploymentOp
+from domalign.api.schemas.models import AlignedModelList, AlignedModelOut, BaseModelList, BaseModelOut, DeploymentStatus
 from domalign.workflow import deployments, exports
 from domalign.workflow.catalog import list_base_models
 from domalign.workflow.exports import ExportFormat
 
 router = APIRouter(prefix="/models", tags=["models"])
-
-
-class AlignedModelOut(BaseModel):
-    id: str
-    alignment_id: str
-    base_model: str
-    deployment_status: Literal["DEPLOYED", "UNDEPLOYED", "DEPLOYING", "UNDEPLOYING"]
-    created_at: str
-
-    @classmethod
-    def of(cls, row: AlignedModel) -> AlignedModelOut:
-        return cls(id=row.id, alignment_id=row.alignment_id, base_model=row.base_model,
-                   deployment_status=row.deployment_status, created_at=iso(row.created_at))
-
-
-class AlignedModelList(BaseModel):
-    models: list[AlignedModelOut]
-
-
-class DeploymentStatus(BaseModel):
-    id: str
-    model_id: str
-    action: Literal["deploy", "undeploy"]
-    status: Literal["PENDING", "COMPLETED", "FAILED"]
-    result: dict | None
-    start_time: str
-    end_time: str | None
-
-    @classmethod
-    def of(cls, row: DeploymentOp) -> DeploymentStatus:
-        return cls(id=row.id, model_id=row.model_id, action=row.action, status=row.status, result=row.result,
-                   start_time=iso(row.start_time), end_time=iso(row.end_time))
 
 
 @router.get("/base")
