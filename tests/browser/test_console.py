@@ -72,6 +72,8 @@ def test_whole_path_from_upload_to_chat(server, page: Page, shot, tmp_path):
     assert page.locator("#event-log tr[data-type=stage_started]").count() >= 5
     assert page.locator("#event-log tr[data-type=train_metrics]").count() == 2  # every 10 steps of 20
     expect(page.locator("#loss-chart path.series-train")).to_have_count(1)
+    expect(page.locator("#loss-chart circle")).not_to_have_count(0)  # the final validation loss, at least
+    expect(page.locator("#alignment-header")).not_to_contain_text("null")
     expect(page.locator("#metric-charts svg")).to_have_count(3)
     expect(page.locator("#flips")).to_contain_text("4 questions")
     shot("05-result")
@@ -85,6 +87,7 @@ def test_whole_path_from_upload_to_chat(server, page: Page, shot, tmp_path):
 
     page.click('#deployment button[data-action="deploy"]')
     expect(page.locator("#deployment .badge")).to_have_text("DEPLOYED", timeout=60_000)
+    expect(page.locator("#deployment")).not_to_contain_text("false")
     model_id = page.locator("#deployment .open-chat").get_attribute("href").rsplit("/", 1)[1]
     assert model_id.startswith("model")
 

@@ -18,7 +18,16 @@ function h(tag, attrs = {}, ...children) {
     else if (name in node && name !== "list") node[name] = value;
     else node.setAttribute(name, value === true ? "" : value);
   }
-  node.append(...children.flat().filter((c) => c != null && c !== false));
+  node.append(...present(children));
+  return node;
+}
+
+/** Children to insert: `null`, `undefined` and `false` (from `cond && child`) are left out. */
+const present = (children) => children.flat().filter((c) => c != null && c !== false);
+
+/** Replace a node's children, leaving out the absent ones as `h` does. */
+function fill(node, ...children) {
+  node.replaceChildren(...present(children));
   return node;
 }
 
@@ -217,11 +226,12 @@ async function alignmentView(id, signal) {
   drawLoss();
 
   function addEvent(e) {
-    if (e.type === "train_metrics") {
-      losses.push([e.data.step, e.data.loss]);
-      if (e.data.validation_loss != null) validation.push([e.data.step, e.data.validation_loss]);
-      drawLoss();
+    if (e.type === "train_metrics") losses.push([e.data.step, e.data.loss]);
+    if (e.data.validation_loss != null) { // checks during training, and the last one when it ends
+      const step = e.data.step ?? e.data.steps ?? losses.at(-1)?.[0] ?? 0;
+      validation.push([step, e.data.validation_loss]);
     }
+    if (e.type === "train_metrics" || e.data.validation_loss != null) drawLoss();
     const details = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join("  ");
     log.prepend(h("tr", { "data-type": e.type }, h("td", { class: "small", text: new Date(e.created_at).toLocaleTimeString() }),
       h("td", { text: e.stage || "" }), h("td", {}, badge(e.type === "error" ? "error" : e.type)),
@@ -232,7 +242,7 @@ async function alignmentView(id, signal) {
     const s = await call("GET", `/alignment/status/${id}`, { signal });
     const d = s.data;
     const running = RUNNING.has(s.status) && !s.end_time;
-    header.replaceChildren(
+    fill(header,
       h("div", { class: "row" }, h("h1", { class: "grow", text: d.name }), badge(s.status),
         running && h("button", { class: "danger", id: "cancel", text: "Cancel", onclick: async () => {
           await call("POST", `/alignment/${id}/cancel`).catch((e) => toast(e.message));
@@ -262,7 +272,7 @@ async function alignmentView(id, signal) {
       h("div", { class: "chart" }, beforeAfter("domain violations", m.domain_violations_before, m.domain_violations_after, { better: "lower" })));
     const model = d.model_id;
     const deploy = h("div", { id: "deployment" });
-    result.replaceChildren(card("Result", charts,
+    fill(result, card("Result", charts,
       h("p", { class: "muted small", text: `${d.evaluation_results?.total_questions ?? "?"} benchmark questions` +
         ` · accuracy ${pct(m.accuracy_before)} → ${pct(m.accuracy_after)}` }),
       model && h("div", { class: "row" }, h("span", { text: "Download:" }), EXPORTS.map((fmt) => h("button", {
@@ -329,7 +339,7 @@ async function deploymentControls(modelId, box) {
       } catch (e) { toast(e.message); }
       await deploymentControls(modelId, box);
     } });
-  box.replaceChildren(badge(model.deployment_status), " ", button,
+  fill(box, badge(model.deployment_status), " ", button,
     deployed && h("a", { href: `#/chat/${modelId}`, class: "open-chat", text: " Chat with it →" }));
 }
 

@@ -39,6 +39,9 @@ export function lineChart(series, { width = 640, height = 220, xLabel = "", yLab
     if (!s.points.length) continue;
     const d = s.points.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
     root.append(svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: `series-${s.name}` }));
+    if (s.points.length <= 20) { // few points (a validation check or two) would not show as a line
+      for (const [x, y] of s.points) root.append(svg("circle", { cx: sx(x), cy: sy(y), r: 3.5, fill: s.color }));
+    }
   }
   series.forEach((s, i) => {
     root.append(svg("rect", { x: width - 150, y: pad.top + i * 16, width: 10, height: 10, fill: s.color }));
