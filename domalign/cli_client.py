@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
@@ -56,6 +57,14 @@ def _plain(value: object) -> object:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _show(value: BaseModel, as_json: bool, pretty: Callable[[Any], None]) -> None:
+    """The answer as JSON with ``--json``, else the way ``pretty`` prints it."""
+    if as_json:
+        _print_json(value)
+    else:
+        pretty(value)
 
 
 def _print_rows(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -144,11 +153,7 @@ def _print_summary(status: AlignmentStatusResponse) -> None:
 def align_status(alignment_id: str, as_json: JsonFlag = False) -> None:
     """Status of one alignment: stage, progress, ETA, metrics."""
     with client() as api:
-        status = api.alignment_status(alignment_id)
-    if as_json:
-        _print_json(status)
-    else:
-        _print_summary(status)
+        _show(api.alignment_status(alignment_id), as_json, _print_summary)
 
 
 @align_app.command("list")
@@ -290,11 +295,7 @@ def eval_run(
 def eval_results(eval_id: str, as_json: JsonFlag = False) -> None:
     """Results of a finished evaluation (400 until it is)."""
     with client() as api:
-        results = api.evaluation_results(eval_id)
-    if as_json:
-        _print_json(results)
-    else:
-        _print_results(results)
+        _show(api.evaluation_results(eval_id), as_json, _print_results)
 
 
 def _print_results(results: EvaluationResults) -> None:

@@ -60,6 +60,7 @@ _ERRORS: dict[int, type[DomalignError]] = {
     415: UnsupportedMedia, 422: InvalidInput,
 }
 RUNNING = ("pending", "evaluating")  # alignment statuses of a job that has not stopped
+EVALUATING = ("PENDING", "RUNNING")  # evaluation statuses of one that has not ended
 API = "/api/v3"
 
 
@@ -295,6 +296,30 @@ def _chat_text(line: str) -> str | None:
     return "".join(c["delta"].get("content") or "" for c in json.loads(line[len("data: "):])["choices"]) or None
 
 
+def _poll(fetch: Callable[[], T], busy: Callable[[T], bool], poll_s: float,
+          on_status: Callable[[T], None] | None) -> T:
+    """``fetch()`` until ``busy`` says the answer is final; ``on_status`` sees every answer."""
+    while True:
+        status = fetch()
+        if on_status is not None:
+            on_status(status)
+        if not busy(status):
+            return status
+        time.sleep(poll_s)
+
+
+async def _apoll(fetch: Callable[[], Awaitable[T]], busy: Callable[[T], bool], poll_s: float,
+                 on_status: Callable[[T], None] | None) -> T:
+    """``_poll`` for the async client."""
+    while True:
+        status = await fetch()
+        if on_status is not None:
+            on_status(status)
+        if not busy(status):
+            return status
+        await asyncio.sleep(poll_s)
+
+
 def _http_options(base_url: str, api_key: str, timeout: float) -> dict[str, Any]:
     return {"base_url": base_url.rstrip("/") + API, "timeout": timeout,
             "headers": {"Authorization": f"Bearer {api_key}"}}
@@ -366,13 +391,7 @@ class Client:
                            on_status: Callable[[AlignmentStatusResponse], None] | None = None,
                            ) -> AlignmentStatusResponse:
         """Poll until the job stops (evaluated or failed); ``on_status`` sees every answer."""
-        while True:
-            status = self.alignment_status(alignment_id)
-            if on_status is not None:
-                on_status(status)
-            if status.status not in RUNNING:
-                return status
-            time.sleep(poll_s)
+        return _poll(lambda: self.alignment_status(alignment_id), lambda s: s.status in RUNNING, poll_s, on_status)
 
     def follow_events(self, alignment_id: str, after: int = 0) -> Iterator[AlignmentEvent]:
         """Events as they happen (server-sent events), until the job stops."""
@@ -396,21 +415,15 @@ class Client:
 
     def _operate(self, action: str, model_id: str, wait: bool, poll_s: float) -> DeploymentStatus:
         op = self.start_deployment(model_id, action)
-        while wait and op.status == "PENDING":
-            time.sleep(poll_s)
-            op = self.deployment_status(model_id, action)
-        return op
+        if not wait or op.status != "PENDING":
+            return op
+        return _poll(lambda: self.deployment_status(model_id, action), lambda o: o.status == "PENDING", poll_s, None)
 
     def wait_for_evaluation(self, evaluation_id: str, poll_s: float = 0.5,
                             on_status: Callable[[EvaluationInfo], None] | None = None) -> EvaluationInfo:
         """Poll until the evaluation is COMPLETED or FAILED; ``on_status`` sees every answer."""
-        while True:
-            status = self.evaluation_status(evaluation_id)
-            if on_status is not None:
-                on_status(status)
-            if status.status not in ("PENDING", "RUNNING"):
-                return status
-            time.sleep(poll_s)
+        return _poll(lambda: self.evaluation_status(evaluation_id), lambda s: s.status in EVALUATING, poll_s,
+                     on_status)
 
     def download_model(self, model_id: str, fmt: str, folder: Path,
                        on_bytes: Callable[[int, int | None], None] | None = None) -> Path:
@@ -502,19 +515,14 @@ class AsyncClient:
                                  on_status: Callable[[AlignmentStatusResponse], None] | None = None,
                                  ) -> AlignmentStatusResponse:
         """Poll until the job stops (evaluated or failed); ``on_status`` sees every answer."""
-        while True:
-            status = await self.alignment_status(alignment_id)
-            if on_status is not None:
-                on_status(status)
-            if status.status not in RUNNING:
-                return status
-            await asyncio.sleep(poll_s)
+        return await _apoll(lambda: self.alignment_status(alignment_id), lambda s: s.status in RUNNING, poll_s,
+                            on_status)
 
-    async def wait_for_evaluation(self, evaluation_id: str, poll_s: float = 0.5) -> EvaluationInfo:
-        """Poll until the evaluation is COMPLETED or FAILED."""
-        while (status := await self.evaluation_status(evaluation_id)).status in ("PENDING", "RUNNING"):
-            await asyncio.sleep(poll_s)
-        return status
+    async def wait_for_evaluation(self, evaluation_id: str, poll_s: float = 0.5,
+                                  on_status: Callable[[EvaluationInfo], None] | None = None) -> EvaluationInfo:
+        """Poll until the evaluation is COMPLETED or FAILED; ``on_status`` sees every answer."""
+        return await _apoll(lambda: self.evaluation_status(evaluation_id), lambda s: s.status in EVALUATING, poll_s,
+                            on_status)
 
     async def download_model(self, model_id: str, fmt: str, folder: Path) -> Path:
         """Save an export (``adapter``, ``merged`` or ``gguf``) into ``folder``; returns the file."""
@@ -549,10 +557,10 @@ class AsyncClient:
 
     async def _operate(self, action: str, model_id: str, wait: bool, poll_s: float) -> DeploymentStatus:
         op = await self.start_deployment(model_id, action)
-        while wait and op.status == "PENDING":
-            await asyncio.sleep(poll_s)
-            op = await self.deployment_status(model_id, action)
-        return op
+        if not wait or op.status != "PENDING":
+            return op
+        return await _apoll(lambda: self.deployment_status(model_id, action), lambda o: o.status == "PENDING", poll_s,
+                            None)
 
     async def chat_stream(self, model: str, messages: list[dict], **params: Any) -> AsyncIterator[str]:
         """The answer's text as it is generated (server-sent events)."""

@@ -158,11 +158,13 @@ def pack(items: Sequence[Encoded], turns: int, max_len: int) -> list[Encoded]:
     template's head, often a default system prompt, is paid once per conversation instead of once per
     item. Raw-text items and items that cannot be joined stay sequences of their own.
     """
+    if turns <= 1:
+        return list(items)
     out: list[Encoded] = []
     current: Encoded | None = None
     joined = 0
     for item in items:
-        if item.turn_ids is None or turns <= 1:
+        if item.turn_ids is None:
             out.append(item)
             continue
         answer_ids, answer_labels = item.input_ids[item.prompt_len :], item.labels[item.prompt_len :]
