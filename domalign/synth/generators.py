@@ -135,7 +135,7 @@ def sentence_items(chunks: Sequence[Chunk]) -> list[TrainExample]:
 
 def grounded_items(
     chunks: Sequence[Chunk], facts: Sequence[tuple[Fact, Phrasings]], *, per_chunk: int, passages: int,
-    oracle_share: float, seed: int, passage_chars: int = 0,
+    oracle_share: float, seed: int,
 ) -> list[TrainExample]:
     """Up to ``per_chunk`` grounded question → answer items per chunk, on facts drawn from it.
 
@@ -145,12 +145,6 @@ def grounded_items(
     replaced by the next-ranked chunk. Evaluation and chat showed why both are
     needed: tuned on closed-book items only, the model answered from memory and
     read passages worse than before tuning.
-
-    With ``passage_chars`` > 0 each passage is cut to whole sentences of its chunk
-    within that many characters (around the fact's sentence in its own chunk, the
-    best BM25 match elsewhere): whole chunks made an item ~700 tokens long, past
-    the default ``max_seq_len``, and a handful of them took the steps that the
-    closed-book items needed.
     """
     if per_chunk <= 0 or passages <= 0:
         return []
@@ -173,36 +167,9 @@ def grounded_items(
                 others.insert(min(at, len(others)), chunk_id)
             if not others:
                 continue
-            shown = [_window(texts[cid], fact.sentence if cid == chunk_id else question, cid == chunk_id,
-                             passage_chars, rng) for cid in others]
-            items.append(_item(grounded_question(question, shown), fact.answer, "grounded", fact))
+            prompt = grounded_question(question, [texts[cid] for cid in others])
+            items.append(_item(prompt, fact.answer, "grounded", fact))
     return items
-
-
-def _window(text: str, anchor: str, is_source: bool, budget: int, rng: random.Random) -> str:
-    """Consecutive sentences of ``text`` within ``budget`` characters, grown around one sentence:
-    in the fact's own chunk the sentence holding ``anchor`` (the fact's sentence), elsewhere the one
-    BM25 ranks best for ``anchor`` (the question). The whole text when ``budget`` is 0 or not exceeded.
-    """
-    if budget <= 0 or len(text) <= budget:
-        return text
-    sentences = split_sentences(text)
-    flat = " ".join(anchor.split())
-    held = [i for i, s in enumerate(sentences) if is_source and flat in " ".join(s.split())]
-    if held:
-        first = held[0]
-    else:
-        units = [Chunk(id=str(i), document_id="", index=i, text=s) for i, s in enumerate(sentences)]
-        best = BM25Index(units).search(anchor, k=1)
-        first = best[0][0].index if best else 0
-    lo = hi = first
-    size = len(sentences[first])
-    for step in ((-1, 1) if rng.random() < 0.5 else (1, -1)) * len(sentences):  # alternate sides
-        at = lo - 1 if step < 0 else hi + 1
-        if 0 <= at < len(sentences) and size + 1 + len(sentences[at]) <= budget:
-            size += 1 + len(sentences[at])
-            lo, hi = min(lo, at), max(hi, at)
-    return " ".join(sentences[lo:hi + 1])
 
 
 def _allowed_questions(phr: Phrasings) -> list[str]:

@@ -37,7 +37,6 @@ class SynthesisConfig:
     grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
-    grounded_passage_chars: int = 240  # each passage cut to whole sentences within this (0: the whole chunk)
     max_train_items: int | None = None  # sample down to this many items
 
 
@@ -132,7 +131,7 @@ def _training_items(
         )
     items += grounded_items(
         chunks, allowed, per_chunk=config.grounded_per_chunk, passages=config.grounded_passages,
-        oracle_share=config.grounded_oracle_share, seed=config.seed, passage_chars=config.grounded_passage_chars,
+        oracle_share=config.grounded_oracle_share, seed=config.seed,
     )
     seen: set[tuple[str | None, str]] = set()
     unique = []

@@ -62,7 +62,7 @@ class Synthesize:
             cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
             shuffled_per_chunk=opts.shuffled_per_chunk, include_sentences=opts.include_sentences,
             include_mc=opts.include_mc, max_train_items=opts.max_train_items, replay_share=opts.replay_share,
-            grounded_per_chunk=opts.grounded_per_chunk, grounded_passage_chars=opts.grounded_passage_chars,
+            grounded_per_chunk=opts.grounded_per_chunk,
             grounded_passages=job.spec.options.evaluation.passages_per_question,
         )
         owner = job.spec.owner_id
