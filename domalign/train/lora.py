@@ -379,97 +379,22 @@ def _loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _labelled_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The same loss with the output layer applied only where there is a label and, for a short batch,
-    its rows packed into one sequence without padding, a head they share computed once.
+    """The same loss with the output layer applied only where there is a label.
 
     The 49k-word output layer is a fifth of a small model's compute, and most
-    positions of a question/answer example (the prompt) carry no label. SmolLM2's
-    default system prompt is about a third of a short question/answer item's
-    tokens: packed once, with each row seeing it and its own earlier tokens only
-    (positions restart per row), it gives every row the keys and values it would
-    have computed itself, and takes their gradients summed: the same loss.
+    positions of a question/answer example (the prompt) carry no label.
     """
     base = model.get_base_model()
-    packed = _pack(batch)
-    if packed is None:
-        hidden = base.get_decoder()(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-        ).last_hidden_state[:, :-1]
-        targets = batch["labels"][:, 1:]
-    else:
-        ids, positions, sees, targets = packed
-        hidden = base.get_decoder()(input_ids=ids, position_ids=positions, attention_mask=sees,
-                                    use_cache=False).last_hidden_state[0]
-    keep = targets != IGNORE_INDEX
-    out_layer = base.get_output_embeddings()
-    bias = None if out_layer.bias is None else out_layer.bias.float()
+    hidden = base.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
+    labels = batch["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
+    head = base.get_output_embeddings()
+    bias = None if head.bias is None else head.bias.float()
     with torch.autocast(device_type=hidden.device.type, enabled=False):  # fp32 logits, whatever the weights
-        logits = F.linear(hidden[keep].float(), out_layer.weight.float(), bias)
-    return F.cross_entropy(logits, targets[keep], reduction="sum")
-
-
-PACK_MAX_TOKENS = 512
-"""Pack a batch only up to this many tokens: its attention grows with the square of the packed length
-(a short question/answer batch packs to ~350; long raw passages keep the padded batch)."""
-
-
-def _pack(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...] | None:
-    """(ids, positions, attention mask, next-token targets) of the batch as one sequence; None if too long.
-
-    The shared head (``_shared_head``) comes first, then each row's tokens after it
-    (a row without the head: all its tokens). A token sees the earlier tokens of
-    its own row, and the head if its row shares it.
-    """
-    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
-    rows, shared, _ = _shared_head(batch)
-    lengths, sharing = mask.sum(1).tolist(), set(rows.tolist())
-    starts = [shared if r in sharing else 0 for r in range(ids.size(0))]
-    total = shared + sum(n - s for n, s in zip(lengths, starts, strict=True))
-    if total > PACK_MAX_TOKENS:
-        return None
-    device, none = ids.device, torch.tensor([IGNORE_INDEX], device=ids.device)
-    parts = [(ids[rows[0], :shared], torch.arange(shared, device=device),
-              torch.full((shared,), IGNORE_INDEX, device=device),
-              torch.zeros(shared, dtype=torch.long, device=device))] if shared else []
-    for r, (n, s) in enumerate(zip(lengths, starts, strict=True)):
-        parts.append((ids[r, s:n], torch.arange(s, n, device=device), torch.cat([labels[r, s + 1:n], none]),
-                      torch.full((n - s,), r + 1, dtype=torch.long, device=device)))
-    flat, positions, targets, segment = (torch.cat(column) for column in zip(*parts, strict=True))
-    order = torch.arange(total, device=device)
-    causal = order[None, :] <= order[:, None]
-    own = segment[None, :] == segment[:, None]
-    shares = torch.zeros(ids.size(0) + 1, dtype=torch.bool, device=device)
-    shares[rows + 1] = True
-    head = (segment[None, :] == 0) & shares[segment][:, None]
-    sees = (causal & (own | head))[None, None]
-    return flat[None], positions[None], sees, targets
-
-
-def _shared_head(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int, torch.Tensor]:
-    """(rows that start alike, the length of their common unlabelled head, the other rows).
-
-    The rows are those whose first token is the batch's most common one (chat items
-    beside raw passages); their head stops where one differs, pads, or has a label
-    to predict. No sharing (0, every row among the others) when fewer than two rows
-    start alike (raw passages: every token of theirs is labelled).
-    """
-    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
-    everyone = torch.arange(ids.size(0), device=ids.device)
-    lead = ids[:, 0].mode().values
-    rows, others = everyone[ids[:, 0] == lead], everyone[ids[:, 0] != lead]
-    if len(rows) < 2:
-        return rows[:0], 0, everyone
-    alike = (ids[rows] == ids[rows[:1]]).all(0) & mask[rows].bool().all(0)
-    unlabelled = (labels[rows, 1:] == IGNORE_INDEX).all(0)  # position p + 1's label: predicted at p
-    shared = min(_leading(alike), _leading(unlabelled))
-    if not shared:
-        return rows[:0], 0, everyone
-    return rows, shared, others
-
-
-def _leading(flags: torch.Tensor) -> int:
-    """How many of ``flags`` are true before the first false one."""
-    return int(torch.cumprod(flags.int(), 0).sum())
+        logits = F.linear(hidden[:, :-1][keep].float(), head.weight.float(), bias)
+    return F.cross_entropy(logits, labels[keep], reduction="sum")
 
 
 def _pick_loss(model, batch: dict[str, torch.Tensor]) -> Callable:

@@ -29,9 +29,7 @@ from domalign.train.lora import (
     TIMING_STEPS,
     _labelled_loss_sum,
     _loss_sum,
-    _pack,
     _pick_loss,
-    _shared_head,
     attached_lora,
 )
 
@@ -273,35 +271,6 @@ def test_loss_on_labelled_positions_only_equals_the_full_loss(model_and_tokenize
             full, labelled = _loss_sum(peft_model, batch), _labelled_loss_sum(peft_model, batch)
         assert labelled.item() == pytest.approx(full.item(), rel=1e-5)
         assert _pick_loss(peft_model, batch) is _labelled_loss_sum
-
-
-def test_a_packed_batch_with_its_chat_head_once_gives_the_same_loss_and_gradients(model_and_tokenizer):
-    model, tokenizer = model_and_tokenizer
-    config = small_config(lora_dropout=0.0)
-    data = prepare_data(tokenizer, EXAMPLES, config)
-    chat = [item for item in data.train if item.prompt_len][:3]
-    raw = [item for item in data.train if not item.prompt_len][:1]
-    batch = collate([chat[0], raw[0], *chat[1:]], pad_token_id=0)
-    rows, shared, others = _shared_head(batch)
-    head = render_chat(tokenizer, "x", "y")[0].split("x")[0]  # the template's text before the question
-    assert rows.tolist() == [0, 2, 3] and others.tolist() == [1]
-    assert shared >= len(tokenizer(head, add_special_tokens=False)["input_ids"]) - 1 >= 8
-    packed_ids = _pack(batch)[0]
-    assert packed_ids.numel() == int(batch["attention_mask"].sum()) - 2 * shared  # the head once, no padding
-    raw_only = collate(raw + [item for item in data.train if not item.prompt_len][1:3], pad_token_id=0)
-    assert _shared_head(raw_only)[1] == 0 and _pack(raw_only) is not None
-    with attached_lora(model, config) as peft_model:
-        for one in (batch, raw_only):
-            grads = []
-            for loss_fn in (_loss_sum, _labelled_loss_sum):
-                peft_model.zero_grad()
-                loss = loss_fn(peft_model, one)
-                loss.backward()
-                grads.append((loss.item(), [p.grad.clone() for p in peft_model.parameters() if p.requires_grad]))
-            (full, full_grads), (fast, fast_grads) = grads
-            assert fast == pytest.approx(full, rel=1e-5)
-            assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-6)
-                       for a, b in zip(full_grads, fast_grads, strict=True))
 
 
 def test_bf16_weights_train_too(model_and_tokenizer, tmp_path):
