@@ -8,8 +8,12 @@ in this process, alternating which goes first. Per trainer and repeat it measure
   first step    seconds from the trainer call (data preparation and adapter included) to the end of step 1
   peak memory   torch.cuda.max_memory_allocated on a GPU; the highest RSS sampled every 20 ms on a CPU
   loss          mean token loss of the last step, and of the last five (the two see batches in other orders)
-  MFU           4 × parameters × tokens/s / the matmul peak this script measures (LoRA on a frozen base:
-                forward 2N, activation gradients 2N; parameters exclude the input embedding, a lookup)
+  held-out loss mean token loss of the trained adapter on every 10th example, which neither trainer sees,
+                computed the same way (fp32, our encoding) for both: the comparable "loss reached";
+                repeat r seeds both trainers with r, so the medians are over different data orders
+  MFU           4 × parameters × tokens/s / the matmul peak this script measures in the trainers' matmul
+                precision (LoRA on a frozen base: forward 2N, activation gradients 2N; parameters exclude
+                the input embedding, a lookup)
 
   python bench/train.py --model tiny --steps 6 --batch-size 8 --device cpu
   python bench/train.py --model random-1b --device cuda --batch-size 128 --steps 30 --repeats 3 --out train.json
@@ -59,6 +63,7 @@ class Run:
     real_tokens: int
     steps: int
     mfu: float = 0.0
+    heldout_loss: float = 0.0
 
 
 # --- what both trainers get
@@ -129,9 +134,39 @@ def matmul_parameters(model) -> int:
     return total if embedding is head else total - embedding.numel()
 
 
-def matmul_peak(device: str) -> float:
-    """FLOP/s of a large square matrix product: bf16 on a GPU, fp32 on a CPU."""
-    n, dtype, reps = (8192, torch.bfloat16, 20) if device == "cuda" else (2048, torch.float32, 5)
+def split_heldout(examples: list[TrainExample]) -> tuple[list[TrainExample], list[TrainExample]]:
+    """(training examples, every 10th example): the held-out ones score both adapters."""
+    return [ex for i, ex in enumerate(examples) if i % 10], examples[::10]
+
+
+def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample], max_seq_len: int) -> float:
+    """Mean token loss of ``adapter_dir`` on ``heldout``, labels as our trainer masks them, fp32, one at a time."""
+    from peft import PeftModel
+
+    from domalign.train.data import encode_example
+
+    config = TrainingConfig(max_seq_len=max_seq_len)
+    device = next(model.parameters()).device
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for example in heldout:
+            encoded = encode_example(tokenizer, example, config)
+            if encoded is None:
+                continue
+            ids = torch.tensor([encoded.input_ids], device=device)
+            labels = torch.tensor(encoded.labels[1:], device=device)
+            logits = peft_model(input_ids=ids).logits[0, :-1].float()
+            losses = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")
+            total, count = total + losses.item(), count + int((labels != -100).sum())
+    peft_model.unload()
+    return total / count
+
+
+def matmul_peak(device: str, precision: str) -> float:
+    """FLOP/s of a large square matrix product in the trainers' matmul precision."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    n, reps = (8192, 20) if device == "cuda" else (2048, 5)
     a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(3):
         a @ b
@@ -221,13 +256,16 @@ def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
     config = TrainingConfig(
         max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, max_seq_len=args.max_seq_len,
         lora_r=args.lora_r, lora_alpha=2 * args.lora_r, validation_fraction=0, checkpoint_every=args.steps,
+        seed=args.seed,
         **extra,
     )
     meter = Meter(model, args.device)
     meter.start()
     result = train_lora(model, tokenizer, examples, config, output_dir=work / "ours-adapter",
                         checkpoint_dir=work / "ours-checkpoints", on_progress=lambda _: meter.step_end())
-    return meter.finish("ours", result.losses)
+    run = meter.finish("ours", result.losses)
+    run.heldout_loss = heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len)
+    return run
 
 
 def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
@@ -249,7 +287,7 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
     sft = SFTConfig(
         output_dir=str(work / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr, lr_scheduler_type="linear", warmup_steps=ours.warmup_ratio,
-        weight_decay=ours.weight_decay, max_grad_norm=1.0, max_length=args.max_seq_len, seed=ours.seed,
+        weight_decay=ours.weight_decay, max_grad_norm=1.0, max_length=args.max_seq_len, seed=args.seed,
         bf16=args.precision == "bf16", use_cpu=args.device == "cpu",
         gradient_checkpointing=False,  # TRL's default recomputes the forward: more work than ours does
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
@@ -266,10 +304,12 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
     trainer.remove_callback(PrinterCallback)  # a dict per step; the summary is printed at the end
     trainer.train()
     run = meter.finish("trl", [entry["loss"] for entry in trainer.state.log_history if "loss" in entry])
+    trainer.model.save_pretrained(work / "trl-adapter")
     trainer.model.unload()
     if not had_forward:
         vars(model).pop("forward", None)
     model.eval()
+    run.heldout_loss = heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len)
     return run
 
 
@@ -286,7 +326,7 @@ def summarize(runs: list[list[Run]]) -> dict:
     medians = {name: {f: statistics.median(getattr(r, f) for r in rs) for f in fields} for name, rs in by.items() if rs}
     pairs = [{r.trainer: r for r in rep} for rep in runs]
     ratios = {f: statistics.median(getattr(p["ours"], f) / getattr(p["trl"], f) for p in pairs)
-              for f in ("tokens_per_s", "first_step_s", "peak_memory_gib")} if len(medians) == 2 else {}
+              for f in ("tokens_per_s", "first_step_s", "peak_memory_gib", "heldout_loss")} if len(medians) == 2 else {}
     return {"median": medians, "ratio_ours_over_trl": ratios}
 
 
@@ -294,7 +334,7 @@ def print_table(summary: dict, header: str) -> None:
     rows = [("real tokens/s", "tokens_per_s", "{:,.0f}"), ("padded tokens/s", "padded_tokens_per_s", "{:,.0f}"),
             ("MFU", "mfu", "{:.1%}"), ("time to first step (s)", "first_step_s", "{:.2f}"),
             ("peak memory (GiB)", "peak_memory_gib", "{:.2f}"), ("final loss", "final_loss", "{:.3f}"),
-            ("mean loss, last 5 steps", "loss_last5", "{:.3f}")]
+            ("mean loss, last 5 steps", "loss_last5", "{:.3f}"), ("held-out loss", "heldout_loss", "{:.3f}")]
     med, ratio = summary["median"], summary["ratio_ours_over_trl"]
     print(header)
     print(f"{'median':<26}" + "".join(f"{name:>14}" for name in med) + ("  ours/trl" if ratio else ""))
@@ -344,28 +384,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
-        examples = demo_examples()
+        examples, args.heldout = split_heldout(demo_examples())
         model, tokenizer = load_model(args.model, args.device, args.weights, args.tokenizer, work)
-        n_params, peak = matmul_parameters(model), matmul_peak(args.device)
+        n_params, peak = matmul_parameters(model), matmul_peak(args.device, args.precision)
         runs = []
         for repeat in range(args.repeats):
             order = [TRAINERS[name] for name in args.trainers]
             order = order if repeat % 2 == 0 else order[::-1]
+            args.seed = repeat  # data order (both) and adapter initialisation: each repeat draws anew
             pair = [fn(model, tokenizer, examples, args, work / f"r{repeat}") for fn in order]
             for run in pair:
                 run.mfu = 4 * n_params * run.tokens_per_s / peak
                 print(json.dumps(asdict(run)), flush=True)
             runs.append(pair)
     summary = summarize(runs)
-    header = (f"{args.model} ({n_params / 1e9:.2f}B matmul parameters), {len(examples)} examples, "
+    header = (f"{args.model} ({n_params / 1e9:.2f}B matmul parameters), {len(examples)} examples "
+              f"({len(args.heldout)} more held out), "
               f"{args.steps} steps × batch {args.batch_size}, {args.weights} weights, {args.precision} matmuls "
               f"on {args.device}, "
               f"measured peak {peak / 1e12:.1f} TFLOP/s, {args.repeats} repeat(s)")
     print_table(summary, header)
     if args.out:
-        result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                           if k not in ("heldout", "seed")},
                   "environment": environment(args.device), "matmul_parameters": n_params,
-                  "peak_flops": peak, "examples": len(examples),
+                  "peak_flops": peak, "examples": len(examples), "heldout_examples": len(args.heldout),
                   "examples_fingerprint": examples_fingerprint(examples)[:12],
                   "runs": [[asdict(r) for r in rep] for rep in runs],
                   **summary}
