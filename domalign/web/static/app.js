@@ -108,7 +108,7 @@ async function documentsView() {
       for (;;) {
         const doc = await call("GET", `/documents/${id}`);
         if (doc.status === "ready") {
-          Object.assign(status, { className: "ok", textContent: `ready · ${doc.chunk_count} chunks` });
+          Object.assign(status, { className: "ok", textContent: `ready · ${doc.chunk_count} chunk${doc.chunk_count === 1 ? "" : "s"}` });
           return;
         }
         if (doc.status === "failed") throw new Error(doc.error || "processing failed");
