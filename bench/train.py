@@ -140,25 +140,21 @@ def split_heldout(examples: list[TrainExample]) -> tuple[list[TrainExample], lis
 
 
 def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample], max_seq_len: int) -> float:
-    """Mean token loss of ``adapter_dir`` on ``heldout``, labels as our trainer masks them, fp32, one at a time."""
+    """Mean token loss of ``adapter_dir`` on ``heldout``: our trainer's encoding and loss, fp32, one at a time."""
     from peft import PeftModel
 
-    from domalign.train.data import encode_example
+    from domalign.train.data import IGNORE_INDEX, collate, encode_example
+    from domalign.train.lora import _loss_sum
 
     config = TrainingConfig(max_seq_len=max_seq_len)
     device = next(model.parameters()).device
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
     total, count = 0.0, 0
     with torch.inference_mode():
-        for example in heldout:
-            encoded = encode_example(tokenizer, example, config)
-            if encoded is None:
-                continue
-            ids = torch.tensor([encoded.input_ids], device=device)
-            labels = torch.tensor(encoded.labels[1:], device=device)
-            logits = peft_model(input_ids=ids).logits[0, :-1].float()
-            losses = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")
-            total, count = total + losses.item(), count + int((labels != -100).sum())
+        for encoded in filter(None, (encode_example(tokenizer, ex, config) for ex in heldout)):
+            batch = {key: value.to(device) for key, value in collate([encoded], pad_token_id=0).items()}
+            total += _loss_sum(peft_model, batch).item()
+            count += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
     peft_model.unload()
     return total / count
 
