@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150, help="training steps (the demo's default)")
     parser.add_argument("--training", type=json.loads, default={},
                         help='more training options as JSON, e.g. \'{"pack_turns": 4}\'')
+    parser.add_argument("--synthesis", type=json.loads, default={},
+                        help='more synthesis options as JSON, e.g. \'{"grounded_per_chunk": 2}\'')
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pipeline.json")
     args = parser.parse_args()
     if args.fresh:
@@ -54,7 +56,8 @@ def main() -> None:
         doc_ids = client.upload_documents(sorted(CORPUS.glob("*.md")), categories=["demo"])
         alignment_id = client.create_alignment(
             "pipeline benchmark", EMBEDDED_MODEL_ID, doc_ids,
-            training={"max_steps": args.steps, **args.training}, synthesis={"num_benchmark_questions": 40})
+            training={"max_steps": args.steps, **args.training},
+            synthesis={"num_benchmark_questions": 40, **args.synthesis})
         status = follow(client, alignment_id)
         events = [e.model_dump(mode="json") for e in client.all_events(alignment_id)]
     total = time.monotonic() - started
@@ -63,6 +66,7 @@ def main() -> None:
     result = {
         "date": datetime.now().isoformat(timespec="seconds"), "fresh_home": args.fresh, "steps": args.steps,
         "training": args.training,
+        "synthesis": args.synthesis,
         "status": status.status, "stage_seconds": stages, "alignment_seconds": round(sum(stages.values()), 1),
         "wall_seconds_with_server_start": round(total, 1), "metrics": metrics,
     }

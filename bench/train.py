@@ -10,7 +10,8 @@ in this process, alternating which goes first. Per trainer and repeat it measure
   loss          mean token loss of the last step, and of the last five (the two see batches in other orders)
   held-out loss mean token loss of the trained adapter on every 10th example, which neither trainer sees,
                 computed the same way (fp32, our encoding) for both: the comparable "loss reached";
-                repeat r seeds both trainers with r, so the medians are over different data orders
+                repeat r seeds both trainers with r, so the medians are over different data orders;
+                also split into the answers of question/answer items and the raw-text items
   MFU           4 × parameters × tokens/s / the matmul peak this script measures in the trainers' matmul
                 precision (LoRA on a frozen base: forward 2N, activation gradients 2N; parameters exclude
                 the input embedding, a lookup)
@@ -64,6 +65,8 @@ class Run:
     steps: int
     mfu: float = 0.0
     heldout_loss: float = 0.0
+    heldout_answer_loss: float = 0.0  # on the answer tokens of the question/answer items alone
+    heldout_text_loss: float = 0.0  # on the raw-text items alone (passages, sentences, shuffled renderings)
 
 
 # --- what both trainers get
@@ -139,8 +142,14 @@ def split_heldout(examples: list[TrainExample]) -> tuple[list[TrainExample], lis
     return [ex for i, ex in enumerate(examples) if i % 10], examples[::10]
 
 
-def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample], max_seq_len: int) -> float:
-    """Mean token loss of ``adapter_dir`` on ``heldout``: our trainer's encoding and loss, fp32, one at a time."""
+def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample], max_seq_len: int
+                 ) -> dict[str, float]:
+    """Mean token loss of ``adapter_dir`` on ``heldout``: our trainer's encoding and loss, fp32, one at a time.
+
+    Also split by what the tokens are: a token-weighted mean is dominated by the long raw-text items, so
+    a trainer that weighs the short answers more (as length-sorted batches do) can lose on the total and
+    win on the answers; both parts show which.
+    """
     from peft import PeftModel
 
     from domalign.train.data import IGNORE_INDEX, collate, encode_example
@@ -149,14 +158,26 @@ def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample
     config = TrainingConfig(max_seq_len=max_seq_len)
     device = next(model.parameters()).device
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-    total, count = 0.0, 0
+    sums = {"answer": [0.0, 0], "text": [0.0, 0]}
     with torch.inference_mode():
-        for encoded in filter(None, (encode_example(tokenizer, ex, config) for ex in heldout)):
+        for example in heldout:
+            encoded = encode_example(tokenizer, example, config)
+            if encoded is None:
+                continue
             batch = {key: value.to(device) for key, value in collate([encoded], pad_token_id=0).items()}
-            total += _loss_sum(peft_model, batch).item()
-            count += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            part = sums["text" if example.prompt is None else "answer"]
+            part[0] += _loss_sum(peft_model, batch).item()
+            part[1] += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
     peft_model.unload()
-    return total / count
+    total, count = (sum(part[i] for part in sums.values()) for i in (0, 1))
+    return {"heldout_loss": total / count,
+            **{f"heldout_{name}_loss": s / max(n, 1) for name, (s, n) in sums.items()}}
+
+
+def set_heldout(run: Run, losses: dict[str, float]) -> Run:
+    for name, value in losses.items():
+        setattr(run, name, value)
+    return run
 
 
 def matmul_peak(device: str, precision: str) -> float:
@@ -260,8 +281,7 @@ def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
     result = train_lora(model, tokenizer, examples, config, output_dir=work / "ours-adapter",
                         checkpoint_dir=work / "ours-checkpoints", on_progress=lambda _: meter.step_end())
     run = meter.finish("ours", result.losses)
-    run.heldout_loss = heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len)
-    return run
+    return set_heldout(run, heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len))
 
 
 def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
@@ -305,8 +325,7 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
     if not had_forward:
         vars(model).pop("forward", None)
     model.eval()
-    run.heldout_loss = heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len)
-    return run
+    return set_heldout(run, heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len))
 
 
 TRAINERS = {"ours": run_ours, "trl": run_trl}
@@ -322,7 +341,8 @@ def summarize(runs: list[list[Run]]) -> dict:
     medians = {name: {f: statistics.median(getattr(r, f) for r in rs) for f in fields} for name, rs in by.items() if rs}
     pairs = [{r.trainer: r for r in rep} for rep in runs]
     ratios = {f: statistics.median(getattr(p["ours"], f) / getattr(p["trl"], f) for p in pairs)
-              for f in ("tokens_per_s", "first_step_s", "peak_memory_gib", "heldout_loss")} if len(medians) == 2 else {}
+              for f in ("tokens_per_s", "first_step_s", "peak_memory_gib", "heldout_loss", "heldout_answer_loss",
+                        "heldout_text_loss")} if len(medians) == 2 else {}
     return {"median": medians, "ratio_ours_over_trl": ratios}
 
 
@@ -330,7 +350,8 @@ def print_table(summary: dict, header: str) -> None:
     rows = [("real tokens/s", "tokens_per_s", "{:,.0f}"), ("padded tokens/s", "padded_tokens_per_s", "{:,.0f}"),
             ("MFU", "mfu", "{:.1%}"), ("time to first step (s)", "first_step_s", "{:.2f}"),
             ("peak memory (GiB)", "peak_memory_gib", "{:.2f}"), ("final loss", "final_loss", "{:.3f}"),
-            ("mean loss, last 5 steps", "loss_last5", "{:.3f}"), ("held-out loss", "heldout_loss", "{:.3f}")]
+            ("mean loss, last 5 steps", "loss_last5", "{:.3f}"), ("held-out loss", "heldout_loss", "{:.3f}"),
+            ("  on answers", "heldout_answer_loss", "{:.3f}"), ("  on raw text", "heldout_text_loss", "{:.3f}")]
     med, ratio = summary["median"], summary["ratio_ours_over_trl"]
     print(header)
     print(f"{'median':<26}" + "".join(f"{name:>14}" for name in med) + ("  ours/trl" if ratio else ""))

@@ -19,6 +19,10 @@ class Chunk:
     text: str
 
 
+GROUNDED_KIND = "grounded"
+"""The kind of a training item whose prompt carries retrieved passages; training gives it its own length limit."""
+
+
 @dataclass(frozen=True)
 class TrainExample:
     """One supervised item. ``prompt is None`` means raw text for continued pre-training."""

@@ -32,7 +32,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from domalign.domain import Chunk, TrainExample
+from domalign.domain import GROUNDED_KIND, Chunk, TrainExample
 from domalign.retrieval import BM25Index, grounded_question
 from domalign.sentences import split_sentences
 from domalign.synth.facts import Fact, normalize
@@ -168,7 +168,7 @@ def grounded_items(
             if not others:
                 continue
             prompt = grounded_question(question, [texts[cid] for cid in others])
-            items.append(_item(prompt, fact.answer, "grounded", fact))
+            items.append(_item(prompt, fact.answer, GROUNDED_KIND, fact))
     return items
 
 

@@ -60,7 +60,12 @@ class TrainingConfig(BaseModel):
     # --- data
     max_seq_len: int = Field(
         256, ge=8, le=32768,
-        description="Tokens per example; longer ones are truncated (grounded items need 1024).",
+        description="Tokens per example; longer ones are truncated (grounded items have their own limit).",
+    )
+    grounded_max_seq_len: int = Field(
+        1024, ge=8, le=32768,
+        description="Tokens per grounded example (retrieved passages → answer): its prompt holds whole passages, "
+        "so it needs more room than the rest, which keep `max_seq_len`.",
     )
     pack_turns: int = Field(
         1, ge=1, le=64, description="Question/answer examples of a batch joined into one multi-turn conversation "

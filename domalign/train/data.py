@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from domalign.domain import TrainExample
+from domalign.domain import GROUNDED_KIND, TrainExample
 from domalign.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -109,8 +109,9 @@ def encode_example(
         later = render_later_turn(tokenizer, example.prompt) if joinable else None
         turn_ids = tokenizer(later, add_special_tokens=False)["input_ids"] if later is not None else None
         prompt_len = len(prompt_ids)
-    if len(ids) > config.max_seq_len:
-        ids, labels, turn_ids = ids[: config.max_seq_len], labels[: config.max_seq_len], None  # never joined
+    limit = config.grounded_max_seq_len if example.kind == GROUNDED_KIND else config.max_seq_len
+    if len(ids) > limit:
+        ids, labels, turn_ids = ids[:limit], labels[:limit], None  # never joined
     if all(label == IGNORE_INDEX for label in labels[1:]):  # the first label is never predicted
         return None
     return Encoded(ids, labels, turn_ids, prompt_len)

@@ -37,7 +37,7 @@ def test_foreign_benchmark_is_404(api, other_api, corpus_ids):
 @pytest.mark.parametrize("options", [
     {"training": {"learning_rate": -1}}, {"training": {"lora_r": 0}}, {"training": {"no_such_option": 1}},
     {"synthesis": {"cloze_per_fact": -1}}, {"evaluation": {"passages_per_question": 0}},
-    {"synthesis": {"grounded_per_chunk": 2}},  # grounded items need training.max_seq_len >= 1024
+    {"synthesis": {"grounded_per_chunk": 2}, "training": {"grounded_max_seq_len": 512}},  # they need >= 1024
 ])
 def test_invalid_options_are_422(api, corpus_ids, options):
     response = create(api, corpus_ids, **options)

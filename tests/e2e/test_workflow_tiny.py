@@ -30,7 +30,7 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
         "file": ("g.json", json.dumps(general).encode(), "application/json")}).json()["id"]
     started = time.monotonic()
     body = {"name": "ferries", "base_model": "tiny-llama", "document_ids": corpus_ids,
-            "training": {"max_steps": 12, "batch_size": 4, "checkpoint_every": 5, "max_seq_len": 1024},
+            "training": {"max_steps": 12, "batch_size": 4, "checkpoint_every": 5},
             "synthesis": {"num_benchmark_questions": 12, "grounded_per_chunk": 1},
             "evaluation": {"grounded": True, "extra_benchmark_ids": [general_id]}}
     created = api.post("/alignment/create", json=body)

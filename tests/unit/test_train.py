@@ -125,6 +125,18 @@ def test_prompt_tokens_are_masked_and_raw_text_is_learned_whole(model_and_tokeni
     assert truncated is None  # nothing of the answer left to learn
 
 
+def test_grounded_items_have_their_own_length_limit(model_and_tokenizer):
+    _, tokenizer = model_and_tokenizer
+    passages = "Line B carries coolant to the north hall. " * 12
+    qa, grounded = (TrainExample(f"{passages}\nWhere does line B go?", "The north hall.", kind=kind)
+                    for kind in ("qa", "grounded"))
+    config = small_config(max_seq_len=64, grounded_max_seq_len=512)
+    assert encode_example(tokenizer, qa, config) is None  # cut before its answer
+    whole = encode_example(tokenizer, grounded, config)
+    learned = [label for label in whole.labels if label != IGNORE_INDEX]
+    assert 64 < len(whole.input_ids) <= 512 and "The north hall." in tokenizer.decode(learned)
+
+
 def test_packed_items_are_the_templates_own_multi_turn_conversation(model_and_tokenizer):
     _, tokenizer = model_and_tokenizer
     config = small_config(pack_turns=3, max_seq_len=512)
