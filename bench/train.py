@@ -34,7 +34,7 @@ import statistics
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,14 +146,13 @@ def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample
                  ) -> dict[str, float]:
     """Mean token loss of ``adapter_dir`` on ``heldout``: our trainer's encoding and loss, fp32, one at a time.
 
-    Also split by what the tokens are: a token-weighted mean is dominated by the long raw-text items, so
-    a trainer that weighs the short answers more (as length-sorted batches do) can lose on the total and
-    win on the answers; both parts show which.
+    Also split into answer tokens and raw-text items, so a difference in the total shows where it is
+    (a token mean over both is weighted by the long raw texts).
     """
     from peft import PeftModel
 
-    from domalign.train.data import IGNORE_INDEX, collate, encode_example
-    from domalign.train.lora import _loss_sum
+    from domalign.train.data import collate, encode_example
+    from domalign.train.lora import _labelled, _loss_sum
 
     config = TrainingConfig(max_seq_len=max_seq_len)
     device = next(model.parameters()).device
@@ -167,17 +166,11 @@ def heldout_loss(model, tokenizer, adapter_dir: Path, heldout: list[TrainExample
             batch = {key: value.to(device) for key, value in collate([encoded], pad_token_id=0).items()}
             part = sums["text" if example.prompt is None else "answer"]
             part[0] += _loss_sum(peft_model, batch).item()
-            part[1] += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            part[1] += _labelled(batch)
     peft_model.unload()
     total, count = (sum(part[i] for part in sums.values()) for i in (0, 1))
     return {"heldout_loss": total / count,
             **{f"heldout_{name}_loss": s / max(n, 1) for name, (s, n) in sums.items()}}
-
-
-def set_heldout(run: Run, losses: dict[str, float]) -> Run:
-    for name, value in losses.items():
-        setattr(run, name, value)
-    return run
 
 
 def matmul_peak(device: str, precision: str) -> float:
@@ -281,7 +274,7 @@ def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
     result = train_lora(model, tokenizer, examples, config, output_dir=work / "ours-adapter",
                         checkpoint_dir=work / "ours-checkpoints", on_progress=lambda _: meter.step_end())
     run = meter.finish("ours", result.losses)
-    return set_heldout(run, heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len))
+    return replace(run, **heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len))
 
 
 def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
@@ -325,7 +318,7 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
     if not had_forward:
         vars(model).pop("forward", None)
     model.eval()
-    return set_heldout(run, heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len))
+    return replace(run, **heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len))
 
 
 TRAINERS = {"ours": run_ours, "trl": run_trl}
