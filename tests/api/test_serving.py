@@ -237,7 +237,7 @@ def test_auto_precision_serves_bf16_where_the_cpu_computes_it_natively(tmp_path,
 
 
 def test_a_client_that_disconnects_mid_stream_stops_its_generation(server, api, user_key):
-    body = {"model": "tiny-llama", "messages": PROMPT, "max_tokens": 900, "temperature": 0}  # ~2 s in full
+    body = {"model": "tiny-llama", "messages": PROMPT, "max_tokens": 900, "temperature": 0}  # ~1.3 s in full
     log = server.home / "server.log"
 
     def last_batch_seconds() -> float:
@@ -251,4 +251,4 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation(server, api, 
         with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
             next(response.iter_lines())  # the first chunk, then hang up
     wait_for(lambda: len(re.findall(r"batch of 1 in", log.read_text())) > batches, timeout=60)
-    assert last_batch_seconds() < whole / 2  # the row stopped soon after the client left
+    assert last_batch_seconds() < whole / 4  # the row stopped soon after the client left (~0.01 s here)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from domalign.api.deps import Ctx, CurrentUser
 from domalign.api.schemas.openai import (
@@ -49,8 +50,8 @@ def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, r
         stream = inference.Stream(engine, target, params)
         usage = body.stream_options is not None and body.stream_options.include_usage
         aligned = target.adapter_id is not None
-        return StreamingResponse(_sse(stream, body.model, completion_id, created, usage, aligned, citations),
-                                 media_type="text/event-stream")
+        chunks = _sse(stream, body.model, completion_id, created, usage, aligned, citations)
+        return StreamingResponse(_until_disconnect(stream, chunks), media_type="text/event-stream")
     result = inference.complete(engine, target, params)
     aligned = target.adapter_id is not None
     return ChatCompletion(
@@ -63,6 +64,16 @@ def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, r
         prompt_truncated=result.prompt_truncated,
         citations=citations,
     )
+
+
+async def _until_disconnect(stream: inference.Stream, chunks: Iterator[str]) -> AsyncIterator[str]:
+    """Starlette cancels a response whose client left; free its generation row right then, not when the
+    garbage collector gets round to closing the abandoned sync iterator (hundreds of tokens later)."""
+    try:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+    finally:
+        stream.cancel.set()
 
 
 def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bool, aligned: bool,
