@@ -32,6 +32,7 @@ class Request:
     adapter_id: str | None
     params: ChatParams
     streamer: Any = None
+    grounded: bool = False  # retrieved passages in the prompt: the adapter answers at its grounded scale
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future = field(default_factory=Future)
 
@@ -113,10 +114,12 @@ class Batcher:
                         request.streamer.end()
 
 
-def run_batch(model: Any, tokenizer: Any, batch: list[Request]) -> None:
-    """Generate for ``batch`` and resolve each request's future with its ChatResult."""
+def run_batch(model: Any, tokenizer: Any, batch: list[Request], adapters: list[str | None]) -> None:
+    """Generate for ``batch``, each row with its PEFT adapter from ``adapters``, and resolve each request's
+    future with its ChatResult."""
     started = time.monotonic()
-    results = generate_batch(model, tokenizer, [(r.params, r.streamer, r.cancel, r.adapter_id) for r in batch])
+    results = generate_batch(model, tokenizer, [(r.params, r.streamer, r.cancel, name)
+                                                for r, name in zip(batch, adapters, strict=True)])
     log.info("batch of %d in %.2f s", len(batch), time.monotonic() - started)
     for request, result in zip(batch, results, strict=True):
         request.future.set_result(result)

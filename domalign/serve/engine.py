@@ -29,12 +29,18 @@ from domalign.serve.batching import Batcher, Request, run_batch
 log = logging.getLogger(__name__)
 
 
+GROUNDED_TWIN = "@grounded"
+"""Suffix of the PEFT adapter that answers an aligned model's grounded requests: the same weights loaded a
+second time at the adapter's ``grounded_adapter_scale`` (PEFT scales per adapter, not per row)."""
+
+
 @dataclass
 class LoadedBase:
     model: Any  # a PeftModel once an adapter is loaded, the plain model before
     tokenizer: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: set[str] = field(default_factory=set)
+    twins: set[str] = field(default_factory=set)  # adapters with a grounded twin (scale below 1)
     batcher: Batcher | None = None
 
     def run(self, batch: list[Request]) -> None:
@@ -49,7 +55,12 @@ class LoadedBase:
                 if request.streamer is not None:
                     request.streamer.end()
             if ready:
-                run_batch(self.model, self.tokenizer, ready)
+                run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready])
+
+    def _peft_name(self, request: Request) -> str | None:
+        if request.grounded and request.adapter_id in self.twins:
+            return request.adapter_id + GROUNDED_TWIN
+        return request.adapter_id
 
 
 class ServingEngine:
@@ -92,8 +103,11 @@ class ServingEngine:
             base.batcher.close()
 
     def add_adapter(self, base_id: str, adapter_id: str, adapter_dir: Path) -> None:
-        """Load an adapter next to its base (idempotent)."""
+        """Load an adapter next to its base (idempotent), and its grounded twin when its grounded scale is
+        below 1."""
         from peft import PeftModel
+
+        from domalign.models.adapter_scale import grounded_scale, set_lora_scale
 
         base = self._base(base_id)
         with base.lock:
@@ -103,6 +117,11 @@ class ServingEngine:
                 base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id)
             else:
                 base.model = PeftModel.from_pretrained(base.model, str(adapter_dir), adapter_name=adapter_id)
+            scale = grounded_scale(adapter_dir)
+            if scale != 1.0:
+                base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id + GROUNDED_TWIN)
+                set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
+                base.twins.add(adapter_id)
             base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
             base.adapters.add(adapter_id)
@@ -114,10 +133,13 @@ class ServingEngine:
             return
         with base.lock:
             base.adapters.discard(adapter_id)
+            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if adapter_id in base.twins else [])
+            base.twins.discard(adapter_id)
             if base.adapters:
-                if base.model.active_adapter == adapter_id:
+                if base.model.active_adapter in names:
                     base.model.set_adapter(next(iter(base.adapters)))
-                base.model.delete_adapter(adapter_id)
+                for name in names:
+                    base.model.delete_adapter(name)
             else:
                 base.model = base.model.unload()  # back to the plain base model
 

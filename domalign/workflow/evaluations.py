@@ -205,6 +205,7 @@ def run_evaluation(
 ) -> None:
     """The worker's job: score each model in turn, write the file, mark the row completed."""
     from domalign.evaluate import evaluate_model
+    from domalign.models.adapter_scale import grounded_scale, lora_scaled
 
     with ctx.db.session() as session:
         row = session.get(Evaluation, eval_id)
@@ -219,7 +220,7 @@ def run_evaluation(
     for position, ref in enumerate(refs):
         base, tokenizer = load_model(ref.base_id)
         adapter = ctx.blobs.fetch(ref.adapter_key) if ref.adapter_key else None
-        with with_adapter(base, adapter) as model:
+        with with_adapter(base, adapter) as model, lora_scaled(model, grounded_scale(adapter) if grounded else 1.0):
             reports.append(report_dict(evaluate_model(
                 model, tokenizer, items, chunks, grounded=grounded, should_stop=interrupted,
                 on_progress=lambda done, _total, offset=position * len(items): progress(offset + done),

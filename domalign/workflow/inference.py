@@ -23,6 +23,7 @@ class ChatTarget:
     base_id: str
     adapter_id: str | None  # None: the base model itself
     alignment_id: str | None = None  # the alignment that made the adapter (its documents ground answers)
+    grounded: bool = False  # passages are in the prompt: an adapter answers at its grounded scale
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def resolve(ctx: Context, engine: Any, owner_id: str, name: str) -> ChatTarget:
 
 def ground(
     ctx: Context, engine: Any, owner_id: str, target: ChatTarget, params: Any, document_ids: list[str] | None, k: int
-) -> tuple[Any, list[Citation]]:
+) -> tuple[ChatTarget, Any, list[Citation]]:
     """Put the ``k`` passages BM25 ranks best for the last user message in front of it, as evaluation does.
 
     The passages come from ``document_ids`` when given (the user's own, else
@@ -64,7 +65,7 @@ def ground(
     model has none, so it needs ``document_ids``. The lowest-ranked passages are
     dropped until the prompt fits the context (truncation would cut the best one
     first), and only the passages sent are cited. With no passage found the
-    question goes as it is.
+    question goes as it is. The target comes back marked grounded when passages went in.
     """
     from domalign.serve.chat import context_length, prompt_ids
 
@@ -80,9 +81,10 @@ def ground(
         messages[last] = {**messages[last], "content": grounded_question(question, [c.text for c, _ in hits])}
         grounded = replace(params, messages=messages)
         if not prompt_ids(tokenizer, grounded, context)[2]:
-            return grounded, [Citation(c.id, c.document_id, round(score, 4), c.text) for c, score in hits]
+            cited = [Citation(c.id, c.document_id, round(score, 4), c.text) for c, score in hits]
+            return replace(target, grounded=True), grounded, cited
         hits = hits[:-1]
-    return params, []
+    return target, params, []
 
 
 def _grounding_chunks(ctx: Context, owner_id: str, target: ChatTarget, document_ids: list[str] | None) -> list[Chunk]:
@@ -109,7 +111,7 @@ def complete(engine: Any, target: ChatTarget, params: Any) -> Any:
     """The whole answer (batched with whatever else arrives for the same base model)."""
     from domalign.serve.batching import Request
 
-    return engine.submit(target.base_id, Request(target.adapter_id, params)).result()
+    return engine.submit(target.base_id, Request(target.adapter_id, params, grounded=target.grounded)).result()
 
 
 class Stream:
@@ -126,7 +128,7 @@ class Stream:
         self._stops = params.stop
         streamer = TextIteratorStreamer(engine.tokenizer(target.base_id), skip_prompt=False,
                                         skip_special_tokens=True)  # the batcher sends new tokens only
-        self._request = Request(target.adapter_id, params, streamer=streamer)
+        self._request = Request(target.adapter_id, params, streamer=streamer, grounded=target.grounded)
         self.cancel = self._request.cancel
         self._future = engine.submit(target.base_id, self._request)
 

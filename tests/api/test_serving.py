@@ -9,15 +9,16 @@ import httpx
 import openai
 import pytest
 
+from domalign.retrieval import grounded_question
 from tests.conftest import start_server, stop_server, wait_for
 
 FAST = {"max_steps": 6, "batch_size": 4, "learning_rate": 0.02}
 PROMPT = [{"role": "user", "content": "Who founded the Quillmere Ferry Cooperative?"}]
 
 
-def _align(client: httpx.Client, doc_ids: list[str], seed: int) -> dict:
+def _align(client: httpx.Client, doc_ids: list[str], seed: int, **training) -> dict:
     body = {"name": f"serve-{seed}", "base_model": "tiny-llama", "document_ids": doc_ids,
-            "training": {**FAST, "seed": seed}, "synthesis": {"num_benchmark_questions": 4, "seed": seed}}
+            "training": {**FAST, "seed": seed, **training}, "synthesis": {"num_benchmark_questions": 4, "seed": seed}}
     alignment_id = client.post("/alignment/create", json=body).json()["id"]
     return wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"] == "evaluated"
                     and s["data"], timeout=180)
@@ -33,7 +34,8 @@ def _operate(client: httpx.Client, action: str, model_id: str) -> dict:
 @pytest.fixture(scope="module")
 def deployed(server, user_key, corpus_ids):
     with server.client(user_key) as client:
-        projects = [_align(client, corpus_ids, seed) for seed in (1, 2)]
+        # the second answers grounded requests as the base model would (grounded_adapter_scale 0)
+        projects = [_align(client, corpus_ids, 1), _align(client, corpus_ids, 2, grounded_adapter_scale=0.0)]
         for project in projects:
             assert _operate(client, "deploy", project["model_id"])["status"] == "COMPLETED"
     return projects
@@ -205,6 +207,26 @@ def test_grounded_answers_cite_passages_of_the_models_documents(server, oai, dep
     stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key=other_key, max_retries=0)
     with pytest.raises(openai.NotFoundError):  # someone else's documents do not exist for you
         stranger.chat.completions.create(**base, extra_body={"grounded": True, "document_ids": corpus_ids[:1]})
+
+
+def test_grounded_requests_use_the_adapters_grounded_scale(oai, deployed, corpus_ids):
+    aligned, kwargs = deployed[1]["model_id"], {"max_tokens": 16, "temperature": 0}
+    reply = oai.chat.completions.create(model=aligned, messages=PROMPT, **kwargs,
+                                        extra_body={"grounded": True, "passages": 2})
+    passages = [c["text"] for c in reply.model_extra["citations"]]
+    # the very prompt the grounded request sent, asked closed-book: the adapter then speaks at full strength
+    same = [{"role": "user", "content": grounded_question(PROMPT[0]["content"], passages)}]
+    full = oai.chat.completions.create(model=aligned, messages=same, **kwargs)
+    assert full.usage.prompt_tokens == reply.usage.prompt_tokens
+    # (a few steps barely move this random model's answers: tests/unit/test_adapter_scale.py tells the scales apart)
+    base = oai.chat.completions.create(model="tiny-llama", messages=same, **kwargs)
+    assert reply.choices[0].message.content == base.choices[0].message.content  # at scale 0: the base model
+    streamed = oai.chat.completions.create(model=aligned, messages=PROMPT, **kwargs, stream=True,
+                                           extra_body={"grounded": True, "passages": 2})
+    chunks = list(streamed)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply.choices[0].message.content
+    assert [c.model_extra.get("confidence_score") for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        reply.model_extra["confidence_score"]]
 
 
 def test_undeploy_frees_the_model(api, oai, deployed, other_api):

@@ -42,7 +42,8 @@ def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, r
     target = inference.resolve(ctx, engine, user.id, body.model)
     params, citations = _params(body), None
     if body.grounded:
-        params, found = inference.ground(ctx, engine, user.id, target, params, body.document_ids, body.passages)
+        target, params, found = inference.ground(ctx, engine, user.id, target, params, body.document_ids,
+                                                 body.passages)
         citations = [Citation(**asdict(c)) for c in found]
     inference.check(engine, target, params)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
