@@ -265,7 +265,8 @@ def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
     extra = {"precision": args.precision} if "precision" in TrainingConfig.model_fields else {}
     config = TrainingConfig(
         max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, max_seq_len=args.max_seq_len,
-        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, validation_fraction=0, checkpoint_every=args.steps,
+        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=args.lora_dropout, validation_fraction=0,
+        checkpoint_every=args.steps,
         seed=args.seed,
         **extra,
     )
@@ -376,6 +377,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--lr", type=float, default=TrainingConfig().learning_rate)
     parser.add_argument("--lora-r", type=int, default=TrainingConfig().lora_r, help="alpha is 2r, as ours defaults")
+    parser.add_argument("--lora-dropout", type=float, default=TrainingConfig().lora_dropout,
+                        help="dropout on the LoRA input of both trainers")
     parser.add_argument("--max-seq-len", type=int, default=TrainingConfig().max_seq_len)
     parser.add_argument("--precision", choices=["bf16", "fp32"], help="matmul precision of both trainers "
                         "(ours: TrainingConfig.precision, TRL: bf16=); default: bf16 on cuda, fp32 on cpu")
