@@ -59,7 +59,7 @@ def main() -> None:
                          "freeform_accuracy": summary.freeform_accuracy, "uncertainty": summary.uncertainty,
                          "domain_violations": summary.domain_violations, "seconds": seconds})
             print(f"scale {scale:4.2f}  accuracy {summary.accuracy:.3f}  violations {summary.domain_violations:3d}"
-                  f"  ({rows[-1]['seconds']} s)", flush=True)
+                  f"  ({seconds} s)", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"alignment_id": args.alignment_id, "benchmark_id": bench_id,
                                         "items": len(items), "rows": rows}, indent=2))

@@ -48,14 +48,19 @@ def set_lora_scale(model: Any, adapter: str, scale: float) -> None:
 @contextmanager
 def lora_scaled(model: Any, scale: float) -> Iterator[Any]:
     """``model`` with its active adapters at ``scale`` for the duration; as trained again afterwards."""
-    active = getattr(model, "active_adapters", None) if lora_layers(model) else None
-    if not active or scale == 1.0:
+    layers = lora_layers(model) if scale != 1.0 else []
+    active = getattr(model, "active_adapters", None) if layers else None
+    if not active:
         yield model
         return
-    for adapter in active:
-        set_lora_scale(model, adapter, scale)
+
+    def set_all(value: float) -> None:
+        for layer in layers:
+            for adapter in active:
+                layer.set_scale(adapter, value)
+
+    set_all(scale)
     try:
         yield model
     finally:
-        for adapter in active:
-            set_lora_scale(model, adapter, 1.0)
+        set_all(1.0)

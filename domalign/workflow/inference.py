@@ -151,5 +151,5 @@ class Stream:
             if pending:
                 yield pending
         finally:
-            self.cancel.set()  # a client that went away frees its row at the next token
+            self.cancel.set()  # a stop string (or a client that went away) frees the row at the next token
         self.result = self._future.result()  # raises what generation raised
