@@ -204,9 +204,15 @@ class Meter:
         if not module.training:  # ours checks its loss function in eval mode once; not training work
             return
         ids = kwargs.get("input_ids", args[0] if args else None)
-        mask = kwargs.get("attention_mask")
-        # a tensor sum, read only at step ends: no extra GPU sync; padding-free batches carry no mask
-        self.real += mask.sum() if mask is not None else ids.numel()
+        mask, positions = kwargs.get("attention_mask"), kwargs.get("position_ids")
+        # tensor sums, read only at step ends: no extra GPU sync
+        if mask is not None:
+            self.real += mask.sum()
+        elif positions is not None:  # our packed rows: padding is tokens at position 0 not followed by 1
+            nxt = torch.cat([positions[:, 1:], torch.zeros_like(positions[:, :1])], dim=1)
+            self.real += ids.numel() - ((positions == 0) & (nxt != 1)).sum()
+        else:
+            self.real += ids.numel()
         self.padded += ids.numel()
 
     def start(self) -> None:
@@ -375,6 +381,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first repeat (repeat r uses this + r)")
     parser.add_argument("--lr", type=float, default=TrainingConfig().learning_rate)
     parser.add_argument("--lora-r", type=int, default=TrainingConfig().lora_r, help="alpha is 2r, as ours defaults")
     parser.add_argument("--lora-dropout", type=float, default=TrainingConfig().lora_dropout,
@@ -404,7 +411,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             order = [TRAINERS[name] for name in args.trainers]
             order = order if repeat % 2 == 0 else order[::-1]
-            args.seed = repeat  # data order (both) and adapter initialisation: each repeat draws anew
+            args.seed = args.first_seed + repeat  # data order (both) and adapter initialisation: each repeat draws anew
             pair = [fn(model, tokenizer, examples, args, work / f"r{repeat}") for fn in order]
             for run in pair:
                 run.mfu = 4 * n_params * run.tokens_per_s / peak

@@ -13,6 +13,7 @@ its position in the stream to see the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import math
 import random
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 IGNORE_INDEX = -100  # the label value torch's cross-entropy skips
 MEGA_BATCH = 50  # batches per length-sorted group: enough to cut padding, few enough to stay shuffled
+ROW_TOKENS = 256  # tokens per packed row: attention inside a row costs its length squared
+PACKING_TRIES = 8  # extra row counts tried beyond the fewest that hold a batch
 
 
 @dataclass(frozen=True)
@@ -196,12 +199,15 @@ def total_steps(train_size: int, config: TrainingConfig) -> int:
     return max(1, math.ceil(micro / config.gradient_accumulation))
 
 
-def epoch_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int) -> list[list[int]]:
-    """Shuffle, sort by length inside mega-batches (less padding), then shuffle the batches."""
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, mega_batch: int = MEGA_BATCH
+) -> list[list[int]]:
+    """Shuffle, sort by length inside groups of ``mega_batch`` batches (less padding), then shuffle the
+    batches. ``mega_batch=1`` gives random batches, for packed rows, which have no padding to save."""
     rng = random.Random(f"{seed}:epoch:{epoch}")
     order = list(range(len(lengths)))
     rng.shuffle(order)
-    span = batch_size * MEGA_BATCH
+    span = batch_size * mega_batch
     batches: list[list[int]] = []
     for start in range(0, len(order), span):
         group = sorted(order[start : start + span], key=lambda i: lengths[i], reverse=True)
@@ -224,6 +230,61 @@ def collate(items: Sequence[Encoded], pad_token_id: int) -> dict[str, torch.Tens
         labels[row, :n] = torch.tensor(item.labels)
         mask[row, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def packed_rows(items: Sequence[Encoded], row_tokens: int = ROW_TOKENS) -> list[list[Encoded]]:
+    """Spread a batch's items over rows of near-equal length, about ``row_tokens`` each.
+
+    Longest first, each into the shortest row so far, so rows end close together.
+    Items as long as a row leave gaps, so a few more rows are tried as well and
+    the layout with the fewest positions (padding included) is kept; fewer,
+    longer rows would cost more attention.
+    """
+    lengths = sorted((len(item.input_ids) for item in items), reverse=True)
+    least = min(len(items), max(1, math.ceil(sum(lengths) / row_tokens)))
+    best = min(range(least, min(len(items), least + PACKING_TRIES) + 1),
+               key=lambda count: count * max(_longest_first(lengths, count)))
+    rows: list[list[Encoded]] = [[] for _ in range(best)]
+    fill = [(0, r) for r in range(best)]
+    for item in sorted(items, key=lambda item: len(item.input_ids), reverse=True):
+        tokens, r = heapq.heappop(fill)
+        rows[r].append(item)
+        heapq.heappush(fill, (tokens + len(item.input_ids), r))
+    return rows
+
+
+def _longest_first(lengths: Sequence[int], count: int) -> list[int]:
+    """The row lengths that ``packed_rows`` reaches with ``count`` rows (``lengths`` sorted, longest first)."""
+    fill = [0] * count
+    for n in lengths:
+        heapq.heapreplace(fill, fill[0] + n)
+    return fill
+
+
+def collate_packed(rows: Sequence[Sequence[Encoded]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Rows of items end to end, with no attention mask: position ids restart at 0 for every item.
+
+    From those positions the model's mask keeps each item attending to itself
+    only (transformers reads packed sequences from ``position_ids`` when no
+    attention mask is given). Padding closes a row as tokens at position 0, each
+    a sequence of its own, with no label. An item's first token gets no label,
+    as in a padded row: it would be predicted from the item before it.
+    """
+    import torch
+
+    width = max(sum(len(item.input_ids) for item in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    for r, row in enumerate(rows):
+        at = 0
+        for item in row:
+            n = len(item.input_ids)
+            ids[r, at : at + n] = torch.tensor(item.input_ids)
+            positions[r, at : at + n] = torch.arange(n)
+            labels[r, at + 1 : at + n] = torch.tensor(item.labels[1:])
+            at += n
+    return {"input_ids": ids, "position_ids": positions, "labels": labels}
 
 
 def examples_fingerprint(examples: Sequence[TrainExample]) -> str:

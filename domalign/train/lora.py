@@ -33,11 +33,14 @@ from domalign.train.checkpoint import (
 from domalign.train.config import TrainingConfig
 from domalign.train.data import (
     IGNORE_INDEX,
+    MEGA_BATCH,
     TrainData,
     batches_per_epoch,
     collate,
+    collate_packed,
     epoch_batches,
     pack,
+    packed_rows,
     prepare_data,
     total_steps,
 )
@@ -46,6 +49,7 @@ from domalign.train.parallel import SINGLE, Parallel
 MAX_GRAD_NORM = 1.0
 TIMING_STEPS = 5  # steps a time-budgeted run times before it plans the length of its schedule
 REPLAN_EVERY = 25  # steps between revisions of that plan
+PACKING_CHECK_ITEMS = 4  # items packed in one row to check the model keeps them apart (in fp32: keep it small)
 
 
 @dataclass
@@ -105,7 +109,7 @@ def train_lora(
         remove_stale_temporaries(checkpoint_dir)
     parallel.barrier()
     # fork_rng: seeding and dropout must not disturb the caller's random streams.
-    with _num_threads(config.num_threads), torch.random.fork_rng(devices=_cuda_devices()):
+    with _num_threads(config.num_threads), _cpu_attention(model), torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(config.seed)  # before PEFT initializes the LoRA weights
         with attached_lora(model, config) as peft_model:
             if parallel.world_size > 1:
@@ -185,11 +189,12 @@ class _Loop:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.state = CheckpointState(step=0, micro_batch=0, losses=[], fingerprint=data.fingerprint)
         self.resumed_from: int | None = None
-        self._epoch: tuple[int, list[list[int]]] = (-1, [])
+        self._epoch: tuple[tuple[int, bool] | None, list[list[int]]] = (None, [])  # (epoch, packed) and its batches
         self._started = time.monotonic()
         self._first_step_done: float | None = None  # when the run's first step here ended, and its number
         self._first_step_number = 0
         self.loss_fn = _loss_sum
+        self.packed = config.packing
 
     def resume(self) -> None:
         found = self.parallel.from_main(list_checkpoints(self.checkpoint_dir))  # one view of a shared folder
@@ -204,6 +209,9 @@ class _Loop:
 
     def run(self, on_progress, on_checkpoint, should_stop) -> None:
         self.model.train()
+        if self.parallel.is_main and self.packed:
+            self.packed = _packing_holds(self.model, self._batch_items(self.state.micro_batch), self.pad_id)
+        self.packed = self.parallel.from_main(self.packed)
         if self.parallel.is_main:
             self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
         self.loss_fn = self.parallel.from_main(self.loss_fn)
@@ -315,20 +323,27 @@ class _Loop:
         self.state.micro_batch += accumulation
         return total / n_tokens
 
-    def _micro_batch(self, index: int) -> dict[str, torch.Tensor] | None:
+    def _batch_items(self, index: int) -> list:
         """This process's share of batch ``index`` of the endless stream: epoch after epoch, each in its
-        seeded order; None when the share is empty."""
+        seeded order (random batches when packed, length-sorted groups when padded)."""
         epoch, position = divmod(index, self.per_epoch)
-        if self._epoch[0] != epoch:
-            order = epoch_batches(self.lengths, self.config.batch_size, seed=self.config.seed, epoch=epoch)
-            self._epoch = (epoch, order)
+        if self._epoch[0] != (epoch, self.packed):
+            order = epoch_batches(self.lengths, self.config.batch_size, seed=self.config.seed, epoch=epoch,
+                                  mega_batch=1 if self.packed else MEGA_BATCH)
+            self._epoch = ((epoch, self.packed), order)
         share = self.parallel.shard([self.data.train[i] for i in self._epoch[1][position]])
-        return self._collate(pack(share, self.config.pack_turns, self.config.max_seq_len))
+        return pack(share, self.config.pack_turns, self.config.max_seq_len)
 
-    def _collate(self, items: list) -> dict[str, torch.Tensor] | None:
+    def _micro_batch(self, index: int) -> dict[str, torch.Tensor] | None:
+        """Batch ``index`` as model inputs; None when this process's share of it is empty."""
+        return self._collate(self._batch_items(index), packed=self.packed)
+
+    def _collate(self, items: list, *, packed: bool = False) -> dict[str, torch.Tensor] | None:
+        """Packed rows, or one padded row per item."""
         if not items:
             return None
-        return {key: value.to(self.device) for key, value in collate(items, self.pad_id).items()}
+        tensors = collate_packed(packed_rows(items), self.pad_id) if packed else collate(items, self.pad_id)
+        return {key: value.to(self.device) for key, value in tensors.items()}
 
     def _checkpoint(self, on_checkpoint) -> Path:
         """Save a checkpoint (the main process; the others only name it)."""
@@ -368,9 +383,14 @@ def _labelled(batch: dict[str, torch.Tensor]) -> int:
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
+def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's inputs from a padded batch (attention mask) or a packed one (position ids)."""
+    return {key: value for key, value in batch.items() if key != "labels"}
+
+
 def _loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Summed next-token cross-entropy over the labelled positions (logits in float32)."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+    out = model(**_inputs(batch), use_cache=False)
     logits = out.logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
     return F.cross_entropy(
@@ -385,9 +405,7 @@ def _labelled_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     positions of a question/answer example (the prompt) carry no label.
     """
     base = model.get_base_model()
-    hidden = base.get_decoder()(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).last_hidden_state
+    hidden = base.get_decoder()(**_inputs(batch), use_cache=False).last_hidden_state
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE_INDEX
     head = base.get_output_embeddings()
@@ -423,6 +441,29 @@ def _pick_loss(model, batch: dict[str, torch.Tensor]) -> Callable:
     return _labelled_loss_sum if torch.allclose(reference, fast, rtol=rtol, atol=1e-3) else _loss_sum
 
 
+def _packing_holds(model, items: list, pad_id: int) -> bool:
+    """Whether ``model`` keeps examples packed in one row apart: their loss packed equals their loss padded.
+
+    An attention implementation that ignores packed position ids would let each
+    example read the ones before it. Checked once per run on real items, in eval
+    mode, rather than trusted from a list of architectures.
+    """
+    items = items[:PACKING_CHECK_ITEMS]
+    if len(items) < 2:
+        return True  # a row of one item is a padded row without padding
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            layouts = collate_packed([items], pad_id), collate(items, pad_id)  # packed: one row, item after item
+            packed, padded = (_loss_sum(model, {k: v.to(device) for k, v in t.items()}) for t in layouts)
+    finally:
+        model.train(was_training)
+    rtol = 1e-2 if next(model.parameters()).dtype != torch.float32 else 1e-4
+    return bool(torch.allclose(packed, padded, rtol=rtol, atol=1e-3))
+
+
 class WarmupLinearDecay:
     """Learning-rate factor: linear warm-up over ``warmup_ratio`` of ``total`` steps, then linear decay to 0.
 
@@ -452,6 +493,25 @@ def _num_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def _cpu_attention(model) -> Iterator[None]:
+    """Eager attention for a run on a CPU, then the model's own again.
+
+    On training's short rows, torch's fused CPU attention (SDPA) took about a
+    quarter more time per step than plain matrix products (forward and backward,
+    packed or padded: docs/performance.md). Other devices keep the model's choice.
+    """
+    previous = getattr(model.config, "_attn_implementation", None)
+    switch = next(model.parameters()).device.type == "cpu" and previous not in (None, "eager")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(previous)
 
 
 def _cuda_devices() -> list[int]:

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.ray
 
 # 17 examples in batches of 4: one batch holds a single example, so one worker's share of it is empty.
 DATA = EXAMPLES[:17]
-# no dropout and fp32, so two workers must reproduce one process's updates up to summation order
-CONFIG = small_config(lora_dropout=0.0, precision="fp32", checkpoint_every=2, validation_fraction=0.1)
+# No dropout, fp32 and padded rows, so two workers must reproduce one process's updates up to summation
+# order. (Packed rows of a split batch hold other neighbours, which moves the last bits of every sum; Adam
+# turns that into differences above the tolerance below. The cancel test trains packed on Ray.)
+CONFIG = small_config(lora_dropout=0.0, precision="fp32", checkpoint_every=2, validation_fraction=0.1,
+                      packing=False)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def test_two_ray_workers_make_the_same_updates_as_one_process(ray_instance, one_
 
 
 def test_cancel_on_ray_keeps_a_checkpoint_that_a_local_run_resumes(ray_instance, tiny_model_dir, tmp_path):
-    config = CONFIG.model_copy(update={"max_steps": 200, "checkpoint_every": 1})
+    config = CONFIG.model_copy(update={"max_steps": 200, "checkpoint_every": 1, "packing": True})
     progress = []
     with pytest.raises(Cancelled, match="cancelled at step"):
         train_on_ray(

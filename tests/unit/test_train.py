@@ -18,10 +18,13 @@ from domalign.models.precision import use_bf16
 from domalign.train import TrainingConfig, train_lora
 from domalign.train.data import (
     IGNORE_INDEX,
+    Encoded,
     collate,
+    collate_packed,
     encode_example,
     epoch_batches,
     pack,
+    packed_rows,
     prepare_data,
     render_chat,
 )
@@ -29,6 +32,7 @@ from domalign.train.lora import (
     TIMING_STEPS,
     _labelled_loss_sum,
     _loss_sum,
+    _packing_holds,
     _pick_loss,
     attached_lora,
 )
@@ -176,6 +180,76 @@ def test_length_bucketing_covers_every_example_once_and_is_seeded():
     assert all(abs(lengths[a] - lengths[b]) <= 3 for a, b in batches)  # like lengths share a batch
     assert batches == epoch_batches(lengths, 2, seed=3, epoch=0)
     assert batches != epoch_batches(lengths, 2, seed=3, epoch=1)
+
+
+def test_random_batches_for_packing_cover_every_example_once_and_mix_lengths():
+    lengths = [5, 50, 7, 48, 6, 49, 8, 47, 9, 46, 10, 45]
+    batches = epoch_batches(lengths, 2, seed=3, epoch=0, mega_batch=1)
+    assert sorted(i for batch in batches for i in batch) == list(range(12))
+    assert any(abs(lengths[a] - lengths[b]) > 30 for a, b in batches)  # a short and a long one share a batch
+    assert batches == epoch_batches(lengths, 2, seed=3, epoch=0, mega_batch=1)
+
+
+def test_packed_rows_are_balanced_and_never_split_an_item():
+    items = [Encoded([1] * n, [1] * n) for n in (30, 200, 120, 90, 60, 250)]
+    rows = packed_rows(items, row_tokens=256)  # 750 tokens: three rows
+    assert sorted(len(item.input_ids) for row in rows for item in row) == [30, 60, 90, 120, 200, 250]
+    assert sorted(sum(len(item.input_ids) for item in row) for row in rows) == [240, 250, 260]  # near-even ends
+    assert len(packed_rows(items[:2], row_tokens=2048)) == 1  # a batch that fits is one row
+    assert len(packed_rows(items, row_tokens=1)) == len(items)  # never more rows than items
+
+    assert collate_packed(rows, pad_token_id=7)["input_ids"].shape == (3, 260)  # 30 of 780 positions padding
+    uneven = collate_packed([[items[0], items[1]], [items[2]]], pad_token_id=7)
+    assert uneven["input_ids"].shape == (2, 230)
+    tail = slice(120, 230)  # the second row's padding: pad ids at position 0, unlabelled
+    assert (uneven["input_ids"][1, tail] == 7).all() and (uneven["position_ids"][1, tail] == 0).all()
+    assert (uneven["labels"][1, tail] == IGNORE_INDEX).all()
+    assert uneven["position_ids"][0, 30].item() == 0 and uneven["labels"][0, 30].item() == IGNORE_INDEX
+
+
+def test_packed_items_score_as_if_padded_and_only_with_restarting_positions(model_and_tokenizer, monkeypatch):
+    model, tokenizer = model_and_tokenizer
+    data = prepare_data(tokenizer, EXAMPLES, small_config())
+    items = data.train[:6]
+    padded = collate(items, pad_token_id=0)
+    packed = collate_packed(packed_rows(items, row_tokens=128), pad_token_id=0)
+    assert packed["input_ids"].shape[0] < len(items)  # rows hold several items each
+    labelled = [int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) for batch in (packed, padded)]
+    assert labelled[0] == labelled[1]  # the same positions are learned
+    with torch.no_grad():
+        assert _loss_sum(model, packed).item() == pytest.approx(_loss_sum(model, padded).item(), rel=1e-5)
+    assert _packing_holds(model, items, pad_id=0)
+
+    def continuous(rows, pad_token_id):  # what a model that ignores packed position ids would compute
+        tensors = collate_packed(rows, pad_token_id)
+        tensors["position_ids"] = torch.arange(tensors["input_ids"].shape[1]).expand_as(tensors["input_ids"])
+        return tensors
+
+    monkeypatch.setattr("domalign.train.lora.collate_packed", continuous)
+    assert not _packing_holds(model, items, pad_id=0)  # items reading each other are caught
+    assert model.training is False  # restored (the fixture's model is in eval mode)
+
+
+def test_training_on_a_cpu_uses_eager_attention_and_restores_the_models(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    before = model.config._attn_implementation
+    seen = []
+    hook = model.model.register_forward_pre_hook(lambda *_: seen.append(model.config._attn_implementation))
+    train_lora(model, tokenizer, EXAMPLES, small_config(max_steps=2), output_dir=tmp_path / "adapter",
+               checkpoint_dir=tmp_path / "ckpt")
+    hook.remove()
+    assert before != "eager" and set(seen) == {"eager"}
+    assert model.config._attn_implementation == before
+
+
+def test_padded_batches_still_train(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    with torch.no_grad():
+        model.model.norm.weight.mul_(10)  # as above: lets a random llama's loss fall
+    result = train_lora(model, tokenizer, EXAMPLES, small_config(max_steps=20, packing=False),
+                        output_dir=tmp_path / "adapter", checkpoint_dir=tmp_path / "ckpt")
+    assert result.steps == 20
+    assert sum(result.losses[-5:]) / 5 < 0.8 * sum(result.losses[:5]) / 5
 
 
 def test_resumed_run_matches_an_uninterrupted_one(model_and_tokenizer, tmp_path):
