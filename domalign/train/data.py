@@ -233,7 +233,8 @@ def collate(items: Sequence[Encoded], pad_token_id: int) -> dict[str, torch.Tens
 
 
 def packed_rows(items: Sequence[Encoded], row_tokens: int = ROW_TOKENS) -> list[list[Encoded]]:
-    """Spread a batch's items over rows of near-equal length, about ``row_tokens`` each.
+    """Spread a batch's items over rows of near-equal length, about ``row_tokens`` each (or the longest
+    item's length, if more).
 
     Longest first, each into the shortest row so far, so rows end close together.
     Items as long as a row leave gaps, so a few more rows are tried as well and
@@ -241,7 +242,7 @@ def packed_rows(items: Sequence[Encoded], row_tokens: int = ROW_TOKENS) -> list[
     longer rows would cost more attention.
     """
     lengths = sorted((len(item.input_ids) for item in items), reverse=True)
-    least = min(len(items), max(1, math.ceil(sum(lengths) / row_tokens)))
+    least = min(len(items), max(1, math.ceil(sum(lengths) / max(row_tokens, lengths[0]))))
     best = min(range(least, min(len(items), least + PACKING_TRIES) + 1),
                key=lambda count: count * max(_longest_first(lengths, count)))
     rows: list[list[Encoded]] = [[] for _ in range(best)]

@@ -196,7 +196,10 @@ def test_packed_rows_are_balanced_and_never_split_an_item():
     assert sorted(len(item.input_ids) for row in rows for item in row) == [30, 60, 90, 120, 200, 250]
     assert sorted(sum(len(item.input_ids) for item in row) for row in rows) == [240, 250, 260]  # near-even ends
     assert len(packed_rows(items[:2], row_tokens=2048)) == 1  # a batch that fits is one row
-    assert len(packed_rows(items, row_tokens=1)) == len(items)  # never more rows than items
+    narrow = packed_rows(items, row_tokens=1)  # rows are never narrower than the longest item
+    assert [len(row) for row in narrow] == [len(row) for row in packed_rows(items, row_tokens=250)]
+    long_one = [Encoded([1] * 1000, [1] * 1000)] + [Encoded([1] * 60, [1] * 60)] * 7
+    assert sorted(len(row) for row in packed_rows(long_one, row_tokens=256)) == [1, 7]  # not 7 rows of 1000
 
     assert collate_packed(rows, pad_token_id=7)["input_ids"].shape == (3, 260)  # 30 of 780 positions padding
     uneven = collate_packed([[items[0], items[1]], [items[2]]], pad_token_id=7)
