@@ -45,6 +45,7 @@ class CheckpointState:
     planned_steps: int | None = None
     elapsed_s: float = 0.0  # training time spent before this checkpoint, across resumes
     validation: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of each early-stopping check
+    packed: bool | None = None  # whether the run trains packed rows, as its first check found: it fixes the data order
 
 
 def save_checkpoint(

@@ -85,10 +85,10 @@ class TrainingConfig(BaseModel):
         "once per conversation rather than once per example; 1 trains every example as a sequence of its own.",
     )
     packing: bool = Field(
-        True, description="Put a batch's examples end to end in rows of about 256 tokens, each attending only to "
-        "itself, so batches can be drawn at random (lower held-out loss than length-sorted ones) with little "
-        "padding; off: padded rows of similar length. A model whose attention cannot keep packed examples apart "
-        "is detected on the first batch and trained padded.",
+        True, description="Put a batch's examples end to end in rows of about 256 tokens (wider where one example "
+        "is longer), each attending only to itself, so batches can be drawn at random (lower held-out loss than "
+        "length-sorted ones) with little padding; off: padded rows of similar length. A model whose attention does "
+        "not keep packed examples apart is detected before the first step and trained padded.",
     )
     loss_on_completion_only: bool = Field(
         True, description="Learn only the answer of prompted examples, not the prompt (raw text is always learned)."

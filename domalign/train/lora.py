@@ -49,6 +49,7 @@ from domalign.train.parallel import SINGLE, Parallel
 MAX_GRAD_NORM = 1.0
 TIMING_STEPS = 5  # steps a time-budgeted run times before it plans the length of its schedule
 REPLAN_EVERY = 25  # steps between revisions of that plan
+EAGER_MAX_TOKENS = 1024  # the longest item a CPU run trains with eager attention (its scores grow as length²)
 PACKING_CHECK_ITEMS = 4  # items packed in one row to check the model keeps them apart (in fp32: keep it small)
 
 
@@ -109,7 +110,9 @@ def train_lora(
         remove_stale_temporaries(checkpoint_dir)
     parallel.barrier()
     # fork_rng: seeding and dropout must not disturb the caller's random streams.
-    with _num_threads(config.num_threads), _cpu_attention(model), torch.random.fork_rng(devices=_cuda_devices()):
+    longest = max(len(item.input_ids) for item in data.train)
+    with _num_threads(config.num_threads), _cpu_attention(model, longest), \
+            torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(config.seed)  # before PEFT initializes the LoRA weights
         with attached_lora(model, config) as peft_model:
             if parallel.world_size > 1:
@@ -209,9 +212,11 @@ class _Loop:
 
     def run(self, on_progress, on_checkpoint, should_stop) -> None:
         self.model.train()
-        if self.parallel.is_main and self.packed:
+        if self.state.packed is not None:
+            self.packed = self.state.packed  # a resumed run keeps its data order, whatever a check would say now
+        elif self.parallel.is_main and self.packed:
             self.packed = _packing_holds(self.model, self._batch_items(self.state.micro_batch), self.pad_id)
-        self.packed = self.parallel.from_main(self.packed)
+        self.packed = self.state.packed = self.parallel.from_main(self.packed)
         if self.parallel.is_main:
             self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
         self.loss_fn = self.parallel.from_main(self.loss_fn)
@@ -451,12 +456,14 @@ def _packing_holds(model, items: list, pad_id: int) -> bool:
     items = items[:PACKING_CHECK_ITEMS]
     if len(items) < 2:
         return True  # a row of one item is a padded row without padding
+    # two rows where there are enough items (some kernels read packed positions only in a batch of one row)
+    rows = [items[:2], items[2:]] if len(items) > 2 else [items]
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             device = next(model.parameters()).device
-            layouts = collate_packed([items], pad_id), collate(items, pad_id)  # packed: one row, item after item
+            layouts = collate_packed(rows, pad_id), collate(items, pad_id)
             packed, padded = (_loss_sum(model, {k: v.to(device) for k, v in t.items()}) for t in layouts)
     finally:
         model.train(was_training)
@@ -496,15 +503,18 @@ def _num_threads(count: int | None) -> Iterator[None]:
 
 
 @contextmanager
-def _cpu_attention(model) -> Iterator[None]:
-    """Eager attention for a run on a CPU, then the model's own again.
+def _cpu_attention(model, longest: int) -> Iterator[None]:
+    """Eager attention for a run on a CPU whose rows are short, then the model's own again.
 
     On training's short rows, torch's fused CPU attention (SDPA) took about a
     quarter more time per step than plain matrix products (forward and backward,
-    packed or padded: docs/performance.md). Other devices keep the model's choice.
+    packed or padded: docs/performance.md). Eager attention keeps a score matrix
+    of a row's width squared per layer for the backward pass, so a run with items
+    longer than ``EAGER_MAX_TOKENS`` keeps the model's choice, as other devices do.
     """
     previous = getattr(model.config, "_attn_implementation", None)
-    switch = next(model.parameters()).device.type == "cpu" and previous not in (None, "eager")
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    switch = on_cpu and longest <= EAGER_MAX_TOKENS and previous not in (None, "eager")
     if switch:
         model.set_attn_implementation("eager")
     try:

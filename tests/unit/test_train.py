@@ -304,7 +304,8 @@ def test_should_stop_saves_a_checkpoint_then_raises_cancelled(model_and_tokenize
     checkpoint = tmp_path / "ckpt" / "step-2"
     files = {p.name for p in checkpoint.iterdir()}
     assert {"adapter_model.safetensors", "trainer_state.pt", "state.json", "training_config.json"} <= files
-    assert json.loads((checkpoint / "state.json").read_text())["step"] == 2
+    state = json.loads((checkpoint / "state.json").read_text())
+    assert state["step"] == 2 and state["packed"] is True  # the layout, so a resume keeps the data order
     assert all(torch.equal(before[k], v) for k, v in snapshot(model).items())  # restored on cancel too
 
     with pytest.raises(Conflict, match="learning_rate"):
