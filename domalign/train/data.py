@@ -241,25 +241,22 @@ def packed_rows(items: Sequence[Encoded], row_tokens: int = ROW_TOKENS) -> list[
     the layout with the fewest positions (padding included) is kept; fewer,
     longer rows would cost more attention.
     """
-    lengths = sorted((len(item.input_ids) for item in items), reverse=True)
-    least = min(len(items), max(1, math.ceil(sum(lengths) / max(row_tokens, lengths[0]))))
-    best = min(range(least, min(len(items), least + PACKING_TRIES) + 1),
-               key=lambda count: count * max(_longest_first(lengths, count)))
-    rows: list[list[Encoded]] = [[] for _ in range(best)]
-    fill = [(0, r) for r in range(best)]
-    for item in sorted(items, key=lambda item: len(item.input_ids), reverse=True):
+    longest_first = sorted(items, key=lambda item: len(item.input_ids), reverse=True)
+    total, longest = sum(len(item.input_ids) for item in items), len(longest_first[0].input_ids)
+    least = min(len(items), max(1, math.ceil(total / max(row_tokens, longest))))
+    layouts = (_spread(longest_first, count) for count in range(least, min(len(items), least + PACKING_TRIES) + 1))
+    return min(layouts, key=lambda rows: len(rows) * max(sum(len(item.input_ids) for item in row) for row in rows))
+
+
+def _spread(longest_first: Sequence[Encoded], count: int) -> list[list[Encoded]]:
+    """``count`` rows, each item into the shortest row so far."""
+    rows: list[list[Encoded]] = [[] for _ in range(count)]
+    fill = [(0, r) for r in range(count)]
+    for item in longest_first:
         tokens, r = heapq.heappop(fill)
         rows[r].append(item)
         heapq.heappush(fill, (tokens + len(item.input_ids), r))
     return rows
-
-
-def _longest_first(lengths: Sequence[int], count: int) -> list[int]:
-    """The row lengths that ``packed_rows`` reaches with ``count`` rows (``lengths`` sorted, longest first)."""
-    fill = [0] * count
-    for n in lengths:
-        heapq.heapreplace(fill, fill[0] + n)
-    return fill
 
 
 def collate_packed(rows: Sequence[Sequence[Encoded]], pad_token_id: int) -> dict[str, torch.Tensor]:

@@ -50,7 +50,7 @@ MAX_GRAD_NORM = 1.0
 TIMING_STEPS = 5  # steps a time-budgeted run times before it plans the length of its schedule
 REPLAN_EVERY = 25  # steps between revisions of that plan
 EAGER_MAX_TOKENS = 1024  # the longest item a CPU run trains with eager attention (its scores grow as length²)
-PACKING_CHECK_ITEMS = 4  # items packed in one row to check the model keeps them apart (in fp32: keep it small)
+PACKING_CHECK_ITEMS = 4  # items packed to check the model keeps them apart (in fp32: keep it small)
 
 
 @dataclass
@@ -447,7 +447,7 @@ def _pick_loss(model, batch: dict[str, torch.Tensor]) -> Callable:
 
 
 def _packing_holds(model, items: list, pad_id: int) -> bool:
-    """Whether ``model`` keeps examples packed in one row apart: their loss packed equals their loss padded.
+    """Whether ``model`` keeps packed examples apart: their loss packed equals their loss padded.
 
     An attention implementation that ignores packed position ids would let each
     example read the ones before it. Checked once per run on real items, in eval
