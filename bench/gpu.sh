@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# All GPU checks of the performance issue in one call of the device tool (about 4 minutes on an H200):
-# our LoRA trainer against TRL's SFTTrainer on a random 1.2B llama, at batch 64 and 128. Larger batches
-# do not fit: the demo set's longest items (244 tokens) pad a batch of 256 to 62k tokens, an estimated
-# 150-200 GB of activations without gradient checkpointing.
+# All GPU checks of the performance issue in one call of the device tool (about 5 minutes on an H200):
+# our LoRA trainer against TRL's SFTTrainer on a random 1.2B llama at batch 64 and 128, a profile of our
+# steps, and ours alone at batch 256. TRL pads each batch to its longest item (244 tokens in the demo set),
+# so at 256 it would hold 62k tokens of activations, an estimated 120 GB or more: ours packs, so it does not.
 #
-#   run(command="bash bench/gpu.sh", carry=[".whl", ".tok"], timeout_s=480)
+#   run(command="bash bench/gpu.sh", carry=[".whl", ".tok"], timeout_s=450)
 #
-# The machine has torch, transformers, peft and accelerate but not trl, datasets or pydantic, and no
-# network: those travel as wheels in .whl/, and the tokenizer (the embedded model's, for its chat template
-# and 49152-token vocabulary) in .tok/. Both are git-ignored; `bash bench/gpu.sh prepare` makes them here.
-# Results land in $OUT.
+# The machine has torch, accelerate and an older transformers and peft, and no network. The rest travels as
+# wheels in .whl/ (transformers and peft as pinned here, so the GPU runs the code the tests run; trl and
+# datasets for the comparison), and the tokenizer (the embedded model's, for its chat template and
+# 49152-token vocabulary) in .tok/. Both are git-ignored; `bash bench/gpu.sh prepare` makes them here.
+# Results land in $OUT: one JSON per batch size and the whole log.
 set -uo pipefail
 WHEELS="trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 pydantic==2.14.4 pydantic-core==2.50.5
-        annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0"
+        annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0
+        transformers==5.24.0 peft==0.21.2 regex==2026.11.19"
 if [ "${1:-}" = prepare ]; then  # on the development machine, in the repo root, with .venv
   mkdir -p .git/info && for d in /.whl/ /.tok/; do grep -qxF "$d" .git/info/exclude 2>/dev/null || echo "$d" >>.git/info/exclude; done
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -32,12 +34,17 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expa
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 python3 -c 'import torch, transformers, peft, trl, datasets, pyarrow; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "trl", trl.__version__, "datasets", datasets.__version__, "pyarrow", pyarrow.__version__)'
 
-bench() {  # name, then bench/train.py options
-  local name=$1; shift
+trainers=ours,trl  # ours alone if the carried TRL does not import here (its data stack meets the image's)
+python3 -c 'import trl, datasets' || { echo "TRL does not import: ours alone"; trainers=ours; }
+
+bench() {  # name, seconds, then bench/train.py options
+  local name=$1 limit=$2; shift 2
   echo "== $name: $*"
-  timeout 140 python3 bench/train.py --model random-1b --tokenizer .tok --device cuda --out "$OUT/train-$name.json" "$@" \
-    2> >(grep -v -e Warning -e warnings.warn -e 'examples/s' >&2) | tee "$OUT/train-$name.log"
+  timeout "$limit" python3 bench/train.py --model random-1b --tokenizer .tok --device cuda --out "$OUT/train-$name.json" "$@" \
+    2> >(grep -v -e Warning -e warnings.warn -e 'examples/s' -e USDT >&2)
 }
-# If ours fails on bf16 base weights, measure both on fp32 weights (bf16 autocast all the same).
-bench b64 --batch-size 64 --steps 30 --repeats 3 || bench b64-fp32-weights --weights fp32 --batch-size 64 --steps 30 --repeats 3
-bench b128 --batch-size 128 --steps 30 --repeats 3
+{
+  bench b128 180 --batch-size 128 --steps 30 --repeats 3 --profile 25 --trainers $trainers
+  bench b64 100 --batch-size 64 --steps 30 --repeats 2 --trainers $trainers
+  bench b256 100 --batch-size 256 --steps 20 --repeats 2 --trainers ours
+} 2>&1 | tee "$OUT/gpu.log"

@@ -259,6 +259,33 @@ class _RssSampler:
         return self.peak
 
 
+class StepProfiler:
+    """Where our trainer's steps spend their time: ``rows`` operators by self time on the device, over
+    steps 3 to 5 (after warm-up); printed once. Off (rows 0) unless asked for."""
+
+    FIRST, LAST = 2, 5  # profile from the end of step FIRST to the end of step LAST
+
+    def __init__(self, device: str, rows: int):
+        self.device, self.rows, self._profile = device, rows, None
+
+    def step_end(self, step: int) -> None:
+        if not self.rows:
+            return
+        from torch.profiler import ProfilerActivity, profile
+
+        if step == self.FIRST:
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device == "cuda" else [])
+            self._profile = profile(activities=activities)
+            self._profile.__enter__()
+        elif step == self.LAST and self._profile is not None:
+            _sync(self.device)
+            self._profile.__exit__(None, None, None)
+            key = "self_device_time_total" if self.device == "cuda" else "self_cpu_time_total"
+            print(f"profile of steps {self.FIRST + 1}-{self.LAST}, by {key}:")
+            print(self._profile.key_averages().table(sort_by=key, row_limit=self.rows), flush=True)
+            self._profile, self.rows = None, 0
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -267,7 +294,7 @@ def _sync(device: str) -> None:
 # --- the two trainers
 
 
-def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
+def run_ours(model, tokenizer, examples, args, work: Path, profile_rows: int = 0) -> Run:
     extra = {"precision": args.precision} if "precision" in TrainingConfig.model_fields else {}
     config = TrainingConfig(
         max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, max_seq_len=args.max_seq_len,
@@ -277,9 +304,15 @@ def run_ours(model, tokenizer, examples, args, work: Path) -> Run:
         **extra,
     )
     meter = Meter(model, args.device)
+    profiler = StepProfiler(args.device, profile_rows)
     meter.start()
+
+    def on_progress(progress) -> None:
+        meter.step_end()
+        profiler.step_end(progress.step)
+
     result = train_lora(model, tokenizer, examples, config, output_dir=work / "ours-adapter",
-                        checkpoint_dir=work / "ours-checkpoints", on_progress=lambda _: meter.step_end())
+                        checkpoint_dir=work / "ours-checkpoints", on_progress=on_progress)
     run = meter.finish("ours", result.losses)
     return replace(run, **heldout_loss(model, tokenizer, work / "ours-adapter", args.heldout, args.max_seq_len))
 
@@ -363,14 +396,22 @@ def print_table(summary: dict, header: str) -> None:
 def environment(device: str) -> dict:
     import peft
     import transformers
-    import trl
 
     lora_py = ROOT / "domalign" / "train" / "lora.py"
     return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
             "processor": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
             "cpus": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "peft": peft.__version__, "trl": trl.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__, "trl": _version("trl"),
             "lora_py_sha256": hashlib.sha256(lora_py.read_bytes()).hexdigest()[:12]}
+
+
+def _version(package: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def main() -> None:
@@ -393,6 +434,9 @@ def main() -> None:
                         "default: bf16 on cuda, fp32 on cpu")
     parser.add_argument("--trainers", default="ours,trl", type=lambda v: v.split(","),
                         help="which to run, comma-separated: ours, trl")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="after the measured repeats, one more run of ours, outside the results, that prints this "
+                        "many operators of a profile of its steps 3-5")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     args.precision = args.precision or ("bf16" if args.device == "cuda" else "fp32")
@@ -417,6 +461,9 @@ def main() -> None:
                 run.mfu = 4 * n_params * run.tokens_per_s / peak
                 print(json.dumps(asdict(run)), flush=True)
             runs.append(pair)
+        if args.profile:
+            args.seed = args.first_seed
+            run_ours(model, tokenizer, examples, args, work / "profile", profile_rows=args.profile)
     summary = summarize(runs)
     header = (f"{args.model} ({n_params / 1e9:.2f}B matmul parameters), {len(examples)} examples "
               f"({len(args.heldout)} more held out), "

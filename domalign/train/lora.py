@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from domalign.domain import TrainExample
 from domalign.errors import Cancelled, InvalidInput
-from domalign.models.precision import autocast
+from domalign.models.precision import autocast, tf32_products
 from domalign.store.atomic import atomic_dir
 from domalign.train.checkpoint import (
     CheckpointState,
@@ -315,9 +315,10 @@ class _Loop:
         n_tokens = self.parallel.sum(sum(_labelled(batch) for batch in batches))
         total = 0.0
         for batch in batches:
-            with self._autocast():
-                loss_sum = self.loss_fn(self.model, batch)
-            (loss_sum / n_tokens).backward()
+            with tf32_products(self.config.precision, self.device):
+                with self._autocast():
+                    loss_sum = self.loss_fn(self.model, batch)
+                (loss_sum / n_tokens).backward()
             total += loss_sum.item()
         self.parallel.sum_gradients(self.params)
         total = self.parallel.sum(total)

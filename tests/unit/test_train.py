@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from domalign.domain import TrainExample
 from domalign.errors import Cancelled, Conflict, InvalidInput
 from domalign.models.loader import load_base_model
-from domalign.models.precision import use_bf16
+from domalign.models.precision import tf32_products, use_bf16
 from domalign.train import TrainingConfig, train_lora
 from domalign.train.data import (
     IGNORE_INDEX,
@@ -406,6 +406,18 @@ def test_precision_choice():
     assert use_bf16("bf16", cpu) and not use_bf16("fp32", cpu)
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert use_bf16("auto", cpu) == native
+
+
+def test_tf32_products_only_on_cuda_under_bf16_and_restored_after():
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    for precision, device, inside in [("bf16", "cuda", "tf32"), ("fp32", "cuda", before), ("bf16", "cpu", before)]:
+        with tf32_products(precision, torch.device(device)):
+            assert matmul.fp32_precision == inside, (precision, device)
+        assert matmul.fp32_precision == before
+    with pytest.raises(RuntimeError), tf32_products("bf16", torch.device("cuda")):
+        raise RuntimeError("a failed step")
+    assert matmul.fp32_precision == before
 
 
 def test_time_budget_sizes_the_schedule_so_the_rate_decays_in_time(model_and_tokenizer, tmp_path):
