@@ -299,7 +299,7 @@ def run_ours(model, tokenizer, examples, args, work: Path, profile_rows: int = 0
     config = TrainingConfig(
         max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, max_seq_len=args.max_seq_len,
         lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=args.lora_dropout, validation_fraction=0,
-        checkpoint_every=args.steps,
+        checkpoint_every=args.steps, compile_layers=args.compile,
         seed=args.seed,
         **extra,
     )
@@ -432,6 +432,8 @@ def main() -> None:
                         "(ours: TrainingConfig.precision, TRL: bf16=); default: bf16 on cuda, fp32 on cpu")
     parser.add_argument("--weights", choices=["bf16", "fp32"], help="dtype of the frozen base weights; "
                         "default: bf16 on cuda, fp32 on cpu")
+    parser.add_argument("--compile", choices=["auto", "on", "off"], default=TrainingConfig().compile_layers,
+                        help="our trainer's compile_layers (TRL keeps its default: no torch.compile)")
     parser.add_argument("--trainers", default="ours,trl", type=lambda v: v.split(","),
                         help="which to run, comma-separated: ours, trl")
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS",

@@ -15,7 +15,7 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 # Options that change how a run is executed or its adapter used rather than what it learns (precision
 # only rounds differently); a run may resume from a checkpoint written with other values.
 RUNTIME_ONLY_FIELDS = frozenset(
-    {"checkpoint_every", "num_threads", "max_time_s", "precision", "grounded_adapter_scale"}
+    {"checkpoint_every", "num_threads", "max_time_s", "precision", "grounded_adapter_scale", "compile_layers"}
 )
 
 
@@ -108,6 +108,12 @@ class TrainingConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Matrix-multiply precision: `bf16` autocast (fp32 master weights and loss), `fp32`, "
         "or `auto` = bf16 where the hardware computes it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32."
+    )
+    compile_layers: Literal["auto", "on", "off"] = Field(
+        "auto", description="Compile each decoder layer with `torch.compile` for the run (one graph that every "
+        "layer reuses), which fuses the many small element-wise kernels around the matrix products; `auto` = on "
+        "a GPU only, where those kernels and their launches took most of a step (docs/performance.md). The "
+        "first steps wait for the compiler.",
     )
     checkpoint_every: int = Field(50, ge=1, description="Save a resumable checkpoint every this many steps.")
     num_threads: int | None = Field(

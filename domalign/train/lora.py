@@ -220,6 +220,10 @@ class _Loop:
         if self.parallel.is_main:
             self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
         self.loss_fn = self.parallel.from_main(self.loss_fn)
+        with _compiled_layers(self.model, self.config.compile_layers):  # after the checks: they run in eval mode
+            self._steps(on_progress, on_checkpoint, should_stop)
+
+    def _steps(self, on_progress, on_checkpoint, should_stop) -> None:
         while True:
             verdict, total = self.parallel.from_main((self._verdict(should_stop), self.total))
             if total != self.total:
@@ -523,6 +527,29 @@ def _cpu_attention(model, longest: int) -> Iterator[None]:
     finally:
         if switch:
             model.set_attn_implementation(previous)
+
+
+@contextmanager
+def _compiled_layers(model, setting: str) -> Iterator[None]:
+    """Each decoder layer compiled for the run (``setting`` "on", or "auto" on a GPU), then plain again.
+
+    Regional compilation: the layers share one class, so one graph serves all of
+    them and compiling takes seconds rather than the minutes a whole model would.
+    ``Module.compile`` compiles in place, keeping the parameters' names (which
+    the adapter is saved under); undoing it clears the attribute it sets.
+    """
+    layers = getattr(model.get_base_model().get_decoder(), "layers", None)
+    on = setting == "on" or (setting == "auto" and next(model.parameters()).device.type == "cuda")
+    if not on or layers is None:
+        yield
+        return
+    for layer in layers:
+        layer.compile()
+    try:
+        yield
+    finally:
+        for layer in layers:
+            vars(layer).pop("_compiled_call_impl", None)
 
 
 def _cuda_devices() -> list[int]:

@@ -245,6 +245,28 @@ def test_training_on_a_cpu_uses_eager_attention_and_restores_the_models(model_an
     assert model.config._attn_implementation == before
 
 
+def test_compiled_layers_train_as_plain_ones_and_are_plain_again_after(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    runs = {}
+    for setting in ("off", "on"):
+        seen: list[bool] = []
+
+        def record(layer, _, seen=seen):
+            if layer.training:
+                seen.append(layer._compiled_call_impl is not None)
+
+        hook = model.model.layers[0].register_forward_pre_hook(record)
+        runs[setting] = train_lora(model, tokenizer, EXAMPLES, small_config(max_steps=6, compile_layers=setting),
+                                   output_dir=tmp_path / setting, checkpoint_dir=tmp_path / f"ckpt-{setting}")
+        hook.remove()
+        assert set(seen) == {setting == "on"}
+        assert all("_compiled_call_impl" not in vars(layer) for layer in model.model.layers)
+    # the same function: equal losses step after step (the weights themselves differ in the last bits,
+    # which Adam's first steps magnify where a gradient is near zero)
+    assert runs["on"].losses == pytest.approx(runs["off"].losses, rel=1e-4)
+    assert adapter_weights(runs["on"].adapter_dir).keys() == adapter_weights(runs["off"].adapter_dir).keys()
+
+
 def test_padded_batches_still_train(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
     with torch.no_grad():
