@@ -534,7 +534,7 @@ def _compiled_layers(model, setting: str) -> Iterator[None]:
     """Each decoder layer compiled for the run (``setting`` "on", or "auto" on a GPU), then plain again.
 
     Regional compilation: the layers share one class, so one graph serves all of
-    them and compiling takes seconds rather than the minutes a whole model would.
+    them (about 20 s of compiling for a 1B llama on an H200, docs/performance.md).
     ``Module.compile`` compiles in place, keeping the parameters' names (which
     the adapter is saved under); undoing it clears the attribute it sets.
     """
