@@ -40,9 +40,9 @@ def tf32_products(precision: Precision, device: torch.device) -> Iterator[None]:
     What autocast leaves in float32 is the output layer, whose logits training
     keeps in float32. By count, on a 1B model's step of 8k tokens that product
     is about 2 TFLOP: some 30 ms on an H200's plain float32 units against a few
-    on its TF32 ones, with float32 range and output. Set around forward and
-    backward both (backward runs outside autocast) and restored on exit. A run
-    that asked for fp32 keeps full float32 products.
+    on its TF32 ones, with float32 range and output. Training sets it for the
+    whole run, backward passes included (they run outside autocast), and it is
+    restored on exit. A run that asked for fp32 keeps full float32 products.
     """
     matmul = torch.backends.cuda.matmul
     if device.type != "cuda" or not use_bf16(precision, device) or not hasattr(matmul, "fp32_precision"):

@@ -220,7 +220,9 @@ class _Loop:
         if self.parallel.is_main:
             self.loss_fn = _pick_loss(self.model, self._micro_batch(self.state.micro_batch))
         self.loss_fn = self.parallel.from_main(self.loss_fn)
-        with _compiled_layers(self.model, self.config.compile_layers):  # after the checks: they run in eval mode
+        # after the checks (they run in eval mode); both settings hold for the run and are undone after it
+        with _compiled_layers(self.model, self.config.compile_layers), \
+                tf32_products(self.config.precision, self.device):
             self._steps(on_progress, on_checkpoint, should_stop)
 
     def _steps(self, on_progress, on_checkpoint, should_stop) -> None:
@@ -319,10 +321,9 @@ class _Loop:
         n_tokens = self.parallel.sum(sum(_labelled(batch) for batch in batches))
         total = 0.0
         for batch in batches:
-            with tf32_products(self.config.precision, self.device):
-                with self._autocast():
-                    loss_sum = self.loss_fn(self.model, batch)
-                (loss_sum / n_tokens).backward()
+            with self._autocast():
+                loss_sum = self.loss_fn(self.model, batch)
+            (loss_sum / n_tokens).backward()
             total += loss_sum.item()
         self.parallel.sum_gradients(self.params)
         total = self.parallel.sum(total)
