@@ -95,6 +95,13 @@ def run_alignment(client: Client, name: str, base: str, doc_ids: list[str], body
     return status.data.model_dump(mode="json"), [e.model_dump(mode="json") for e in client.all_events(alignment_id)]
 
 
+def raw_document_run(client: Client, base: str, doc_ids: list[str], bench_id: str, seconds: float) -> list[dict]:
+    """The baseline a generic trainer gives: LoRA on the raw documents for ``seconds``; its events."""
+    _, events = run_alignment(client, "raw-document", base, doc_ids, {
+        "benchmark_id": bench_id, "synthesis": RAW_RECIPE, "training": {"max_time_s": seconds, "epochs": 100}})
+    return events
+
+
 def row(event: dict) -> dict:
     keys = ("accuracy", "mc_accuracy", "freeform_accuracy", "uncertainty", "domain_violations", "total_questions")
     return {**{k: event[k] for k in keys}, "eval_seconds": event["seconds"]}
@@ -117,9 +124,7 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     gain = events_b = None
     if not args.ablation:
         if not args.skip_raw:
-            raw, events_b = run_alignment(client, "raw-document", args.base_model, doc_ids, {
-                "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
-                "training": {"max_time_s": train_seconds, "epochs": 100}})
+            events_b = raw_document_run(client, args.base_model, doc_ids, bench_id, train_seconds)
         table = {
             "base closed-book": row(before),
             "base + retrieval (RAG)": row(_run(events_a, "baseline", "grounded")),
@@ -150,9 +155,7 @@ def measure_raw_only(client: Client, args: argparse.Namespace, docs: list[Path],
     doc_ids = client.upload_documents(docs)
     bench_id = client.upload_benchmark(items, f"{args.name} questions")
     started = time.monotonic()
-    _, events = run_alignment(client, "raw-document", args.base_model, doc_ids, {
-        "benchmark_id": bench_id, "synthesis": RAW_RECIPE,
-        "training": {"max_time_s": args.train_seconds, "epochs": 100}})
+    events = raw_document_run(client, args.base_model, doc_ids, bench_id, args.train_seconds)
     return {
         "name": args.name, "base_model": args.base_model, "documents": len(docs), "questions": len(items),
         "train_seconds_budget": args.train_seconds,
