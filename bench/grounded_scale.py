@@ -1,11 +1,13 @@
 """Grounded accuracy of a finished alignment's adapter at several strengths, without training again.
 
-    python bench/grounded_scale.py ALIGNMENT_ID --scales 0,0.5,1 --out grounded-scale.json
+    python bench/grounded_scale.py ALIGNMENT_ID --scales 0,0.5,1 [--memory-weight 0.5] --out grounded-scale.json
 
 Reads the alignment's adapter, corpus and benchmark from the local home (``DOMALIGN_HOME``, default
 ``~/.domalign``) and scores the benchmark with the retrieved passages in the prompt, as the evaluate stage
 scores its grounded column, once per LoRA scale: 0 is the base model reading the passages (the RAG row), 1
 the adapter as trained, and the alignment's own ``training.grounded_adapter_scale`` what its report shows.
+``--memory-weight`` fuses in the closed-book view at that weight (``training.grounded_memory_weight``; the
+alignment's own when not given, 0 for the passages alone); at scale 0 with weight 0 the adapter plays no part.
 Choose a scale on one benchmark and check it on others: a scale picked on the set it is reported on says
 nothing about the next corpus.
 """
@@ -15,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from domalign.config import Settings
 from domalign.domain import Chunk
 from domalign.evaluate import evaluate_model
-from domalign.models.adapter_scale import lora_scaled
 from domalign.store.tables import Alignment
+from domalign.train.config import TrainingConfig
 from domalign.workflow import benchmarks
 from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
@@ -33,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("alignment_id")
     parser.add_argument("--scales", default="0,0.5,1", help="comma-separated LoRA scales, 0 to 1")
+    parser.add_argument("--memory-weight", type=float, help="closed-book view's weight (default: the alignment's)")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here too")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
@@ -46,20 +50,19 @@ def main() -> None:
     items = benchmarks.load_items(ctx, owner, bench_id)
     chunks = [Chunk(**r) for r in ctx.blobs.read_jsonl(artifact_key(args.alignment_id, "chunks.jsonl"))]
     passages = options.get("evaluation", {}).get("passages_per_question", 3)
+    training = TrainingConfig(**options.get("training", {}))
+    weight = training.grounded_memory_weight if args.memory_weight is None else args.memory_weight
     base, tokenizer = load_catalog_model(ctx, base_id)
     rows = []
     with with_adapter(base, ctx.blobs.fetch(artifact_key(args.alignment_id, "adapter"))) as model:
         for scale in scales:
             started = time.monotonic()
-            with lora_scaled(model, scale):
-                summary = evaluate_model(model, tokenizer, items, chunks, grounded=True,
-                                         passages_per_question=passages).summary
+            summary = evaluate_model(model, tokenizer, items, chunks, grounded=True, passages_per_question=passages,
+                                     adapter_scale=scale, memory_weight=weight).summary
             seconds = round(time.monotonic() - started, 1)
-            rows.append({"scale": scale, "accuracy": summary.accuracy, "mc_accuracy": summary.mc_accuracy,
-                         "freeform_accuracy": summary.freeform_accuracy, "uncertainty": summary.uncertainty,
-                         "domain_violations": summary.domain_violations, "seconds": seconds})
-            print(f"scale {scale:4.2f}  accuracy {summary.accuracy:.3f}  violations {summary.domain_violations:3d}"
-                  f"  ({seconds} s)", flush=True)
+            rows.append({"scale": scale, "memory_weight": weight, **asdict(summary), "seconds": seconds})
+            print(f"scale {scale:4.2f}  memory weight {weight:4.2f}  accuracy {summary.accuracy:.3f}"
+                  f"  violations {summary.domain_violations:3d}  ({seconds} s)", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"alignment_id": args.alignment_id, "benchmark_id": bench_id,
                                         "items": len(items), "rows": rows}, indent=2))

@@ -9,7 +9,8 @@ metric definitions live in ``metrics.py`` and ``docs/metrics.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,6 +28,8 @@ from domalign.evaluate.metrics import (
     softmax,
     summarize,
 )
+from domalign.models.adapter_scale import grounded_twin
+from domalign.models.fusion import PairFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
 from domalign.models.tokens import stop_token_ids
 from domalign.retrieval import BM25Index, grounded_question
@@ -44,6 +47,35 @@ class EvaluationReport:
 
     summary: EvaluationSummary
     results: list[QuestionResult]
+
+
+@dataclass(frozen=True)
+class Views:
+    """Which PEFT adapters answer: ``reader`` the prompt as given, ``memory`` the question alone, fused in at
+    ``memory_weight`` (:mod:`domalign.models.fusion`). ``None``: the model as it is."""
+
+    reader: str | None = None
+    memory: str | None = None
+    memory_weight: float = 0.0
+
+    @property
+    def fused(self) -> bool:
+        return self.memory is not None and self.memory_weight > 0.0
+
+
+@contextmanager
+def grounded_views(model: Any, grounded: bool, adapter_scale: float, memory_weight: float) -> Iterator[Views]:
+    """Closed-book, or a model without an adapter: the model as it is. Grounded with an adapter: a copy of it
+    at ``adapter_scale`` reads the passages and, when ``memory_weight`` > 0, the adapter as trained remembers."""
+    if not grounded or (adapter_scale == 1.0 and memory_weight == 0.0):
+        yield Views()
+        return
+    with grounded_twin(model, adapter_scale) as names:
+        if names is None:
+            yield Views()
+            return
+        twin, adapter = names
+        yield Views(twin, adapter if memory_weight > 0.0 else None, memory_weight)
 
 
 def prompt_ids(tokenizer: Any, question: str) -> list[int]:
@@ -78,13 +110,19 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def _adapter_kwargs(adapter: str | None, rows: int) -> dict[str, Any]:
+    """PEFT's per-row ``adapter_names`` for ``rows`` rows of one adapter; nothing for the model as it is."""
+    return {} if adapter is None else {"adapter_names": [adapter] * rows}
+
+
 def score_continuations(
-    model: Any, sequences: Sequence[tuple[list[int], int]], batch_size: int
+    model: Any, sequences: Sequence[tuple[list[int], int]], batch_size: int, adapter: str | None = None
 ) -> list[float]:
     """Mean log-probability of ``ids[start:]`` given ``ids[:start]``, for each ``(ids, start)``.
 
     Right padding keeps every real token at its unpadded position, so a batched
-    score equals the one-at-a-time score up to float rounding.
+    score equals the one-at-a-time score up to float rounding. ``adapter`` names
+    the PEFT adapter to score with (None: the model as it is).
     """
     device, scores = _device(model), []
     for begin in range(0, len(sequences), batch_size):
@@ -95,7 +133,8 @@ def score_continuations(
         for row, (ids, _) in enumerate(batch):
             input_ids[row, : len(ids)] = torch.tensor(ids)
             mask[row, : len(ids)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False,
+                       **_adapter_kwargs(adapter, len(batch))).logits
         for row, (ids, start) in enumerate(batch):
             logprobs = torch.log_softmax(logits[row, start - 1 : len(ids) - 1].float(), dim=-1)
             targets = torch.tensor(ids[start:], device=logprobs.device)
@@ -107,14 +146,16 @@ SHARED_PROMPT_MIN_TOKENS = 192
 """From this prompt length on, a multiple-choice item runs its prompt once and its choices on the cache."""
 
 
-def score_shared_prompt(model: Any, prompt: list[int], choices: Sequence[list[int]]) -> list[float]:
+def score_shared_prompt(
+    model: Any, prompt: list[int], choices: Sequence[list[int]], adapter: str | None = None
+) -> list[float]:
     """Mean log-probability of each choice after one shared prompt, which is run only once.
 
     Grounded prompts carry hundreds of tokens of passages; running them once per
     item instead of once per choice divides the work by the number of choices.
     """
     device = _device(model)
-    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, **_adapter_kwargs(adapter, 1))
     first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts every choice's first token
     cache = out.past_key_values
     cache.batch_repeat_interleave(len(choices))
@@ -126,7 +167,7 @@ def score_shared_prompt(model: Any, prompt: list[int], choices: Sequence[list[in
         input_ids[row, : len(ids)] = torch.tensor(ids)
         mask[row, len(prompt) : len(prompt) + len(ids)] = 1
     logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), past_key_values=cache,
-                   use_cache=True).logits
+                   use_cache=True, **_adapter_kwargs(adapter, len(choices))).logits
     scores = []
     for row, ids in enumerate(choices):
         rest = torch.log_softmax(logits[row, : len(ids) - 1].float(), dim=-1)
@@ -136,21 +177,27 @@ def score_shared_prompt(model: Any, prompt: list[int], choices: Sequence[list[in
 
 
 def generate_answers(
-    model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int
+    model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int,
+    views: Views | None = None, memory_prompts: Sequence[list[int]] | None = None,
 ) -> list[tuple[str, list[float]]]:
     """Greedy answers with the log-probability of each answer token (stop token excluded).
 
     Log-probabilities come from the raw logits, so they measure the model itself
-    and not whatever logits processors its generation config adds.
+    and not whatever logits processors its generation config adds. With
+    ``views`` fusing a memory view, each prompt is decoded beside its closed-book
+    ``memory_prompts`` twin as one answer (:class:`~domalign.models.fusion.PairFusion`),
+    and the log-probabilities are the fused ones.
     """
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig, LogitsProcessorList
 
+    fusion = views is not None and views.fused and memory_prompts is not None
+    rows = [p for pair in zip(prompts, memory_prompts or prompts, strict=True) for p in pair] if fusion else prompts
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    width = max(len(p) for p in prompts)
-    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
+    width = max(len(p) for p in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, ids in enumerate(rows):  # left padding: every prompt ends where generation starts
         input_ids[row, width - len(ids) :] = torch.tensor(ids)
         mask[row, width - len(ids) :] = 1
     config = GenerationConfig(
@@ -161,16 +208,27 @@ def generate_answers(
         return_dict_in_generate=True,
         output_logits=True,
     )
+    extra: dict[str, Any] = {}
+    if fusion:
+        fuse = PairFusion([(2 * i, 2 * i + 1) for i in range(len(prompts))], [views.memory_weight] * len(prompts))
+        extra = {"logits_processor": LogitsProcessorList([fuse]),
+                 "adapter_names": [views.reader, views.memory] * len(prompts)}
+    elif views is not None and views.reader is not None:
+        extra = _adapter_kwargs(views.reader, len(rows))
     device = _device(model)
     out = model.generate(
-        input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config
+        input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config, **extra
     )
-    steps = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)  # (batch, steps, vocab)
+    steps = None if fusion else torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)  # (batch, steps, vocab)
     answers = []
-    for row in range(len(prompts)):
+    for index in range(len(prompts)):
+        row = 2 * index if fusion else index
         tokens = out.sequences[row, width:].tolist()
         length = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
-        logprobs = [steps[row, i, tokens[i]].item() for i in range(length)]
+        if fusion:
+            logprobs = fuse.picked[row][:length]
+        else:
+            logprobs = [steps[row, i, tokens[i]].item() for i in range(length)]
         text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
         answers.append((text, logprobs))
     return answers
@@ -195,23 +253,35 @@ class _Answer(NamedTuple):
     scores: list[float]
 
 
-def _mc_answers(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int
-) -> list[_Answer]:
-    """Pick each item's choice with the highest mean token log-probability."""
+def _choice_scores(
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
+    adapter: str | None,
+) -> list[list[float]]:
+    """Each item's mean token log-probability of each of its choices, in order."""
     sequences, shared = [], {}
     for index, (item, context) in enumerate(zip(items, passages, strict=True)):
         prompt = item_prompt_ids(tokenizer, item, context)
         choice_ids = [_choice_ids(tokenizer, item, c) for c in item.choices or ()]
         if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
-            shared[index] = score_shared_prompt(model, prompt, choice_ids)
+            shared[index] = score_shared_prompt(model, prompt, choice_ids, adapter)
         else:
             sequences += [(prompt + ids, len(prompt)) for ids in choice_ids]
-    flat = iter(score_continuations(model, sequences, batch_size))
+    flat = iter(score_continuations(model, sequences, batch_size, adapter))
+    return [shared[i] if i in shared else [next(flat) for _ in item.choices or ()] for i, item in enumerate(items)]
+
+
+def _mc_answers(
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
+    views: Views,
+) -> list[_Answer]:
+    """Pick each item's choice with the highest mean token log-probability (fused over the views)."""
+    scored = _choice_scores(model, tokenizer, items, passages, batch_size, views.reader)
+    if views.fused:
+        memory = _choice_scores(model, tokenizer, items, [[] for _ in items], batch_size, views.memory)
+        scored = [fuse_scores(r, m, views.memory_weight) for r, m in zip(scored, memory, strict=True)]
     answers = []
-    for index, item in enumerate(items):
+    for item, scores in zip(items, scored, strict=True):
         choices = item.choices or ()
-        scores = shared[index] if index in shared else [next(flat) for _ in choices]
         best = max(range(len(scores)), key=scores.__getitem__)
         confidence, uncertainty = softmax(scores)[best], normalized_entropy(scores)
         answers.append(_Answer(choices[best], choices[best] == item.answer, confidence, uncertainty, scores))
@@ -219,12 +289,15 @@ def _mc_answers(
 
 
 def _freeform_answers(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], max_new_tokens: int
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], max_new_tokens: int,
+    views: Views,
 ) -> list[_Answer]:
     """Greedy-answer a batch; confidence is the geometric-mean token probability."""
     prompts = [item_prompt_ids(tokenizer, item, context) for item, context in zip(items, passages, strict=True)]
+    memory = [item_prompt_ids(tokenizer, item) for item in items] if views.fused else None
     answers = []
-    for item, (text, logprobs) in zip(items, generate_answers(model, tokenizer, prompts, max_new_tokens), strict=True):
+    generated = generate_answers(model, tokenizer, prompts, max_new_tokens, views, memory)
+    for item, (text, logprobs) in zip(items, generated, strict=True):
         uncertainty = answer_uncertainty(logprobs)
         answers.append(_Answer(text, freeform_correct(text, item.answer), 1.0 - uncertainty, uncertainty, logprobs))
     return answers
@@ -277,6 +350,8 @@ def evaluate_model(
     should_stop: Callable[[], bool] | None = None,
     grounded: bool = False,
     passages_per_question: int = 3,
+    adapter_scale: float = 1.0,
+    memory_weight: float = 0.0,
     precision: Precision = "auto",
 ) -> EvaluationReport:
     """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
@@ -287,7 +362,10 @@ def evaluate_model(
     model works as is; its train/eval mode is restored afterwards. Results come
     back in the items' order. ``grounded`` puts the ``passages_per_question``
     chunks that BM25 ranks best for each question in front of it (retrieval-
-    augmented answering); closed-book otherwise. ``precision`` as in training
+    augmented answering); closed-book otherwise. A grounded PEFT model reads them
+    with its adapter at ``adapter_scale`` and fuses in its closed-book answer at
+    ``memory_weight`` (``training.grounded_adapter_scale`` and
+    ``grounded_memory_weight``; a plain model reads alone). ``precision`` as in training
     (bf16 autocast where native: 1.8× faster on grounded items here, same answers
     on the 32 we compared; docs/quality.md).
     """
@@ -298,16 +376,17 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), autocast(precision, _device(model)):
+        with grounded_views(model, grounded, adapter_scale, memory_weight) as views, torch.inference_mode(), \
+                autocast(precision, _device(model)):
             for kind, batch in _plan(items, batch_size):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
                 batch_items = [item for _, item in batch]
                 passages = [_passages(bm25, item, passages_per_question if grounded else 0) for item in batch_items]
                 if kind == "mc":
-                    answers = _mc_answers(model, tokenizer, batch_items, passages, batch_size)
+                    answers = _mc_answers(model, tokenizer, batch_items, passages, batch_size, views)
                 else:
-                    answers = _freeform_answers(model, tokenizer, batch_items, passages, max_new_tokens)
+                    answers = _freeform_answers(model, tokenizer, batch_items, passages, max_new_tokens, views)
                 results += [_result(i, item, kind, a, bm25) for (i, item), a in zip(batch, answers, strict=True)]
                 done += len(batch)
                 if on_progress is not None:

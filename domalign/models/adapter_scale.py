@@ -6,9 +6,12 @@ the question that pull costs answers the base model reads off correctly. At
 half strength the model keeps its domain knowledge and answer style and defers
 more to the passages (docs/quality.md: grounded accuracy 0.830 → 0.850 on the
 probes, where 0.5 was chosen, then 0.508 → 0.592 and 0.259 → 0.326 on the two
-question sets that played no part in the choice). Evaluation and grounded chat
-use the same scale, read from the adapter's own ``training_config.json`` so it
-travels with the adapter.
+question sets that played no part in the choice). What the half-strength
+reader loses in memory the full adapter, answering without the passages, gives
+back: the two views decode as one answer at ``grounded_memory_weight``
+(``domalign.models.fusion``). Evaluation and grounded chat use the same scale
+and weight, read from the adapter's own ``training_config.json`` so they travel
+with the adapter.
 """
 
 from __future__ import annotations
@@ -22,16 +25,29 @@ from typing import Any
 from domalign.train.config import TrainingConfig
 
 DEFAULT_GROUNDED_SCALE = TrainingConfig.model_fields["grounded_adapter_scale"].default
+DEFAULT_MEMORY_WEIGHT = TrainingConfig.model_fields["grounded_memory_weight"].default
+
+GROUNDED_TWIN = "@grounded"
+"""Suffix of the second copy of an adapter that reads passages at its grounded scale (PEFT scales per
+adapter, not per row, so a batch that mixes scales needs two adapters)."""
+
+
+def _saved_option(adapter_dir: Path, name: str, default: float) -> float:
+    """An option from the adapter's ``training_config.json``; the default for adapters saved before it existed."""
+    path = Path(adapter_dir) / "training_config.json"
+    if not path.exists():
+        return default
+    return float(json.loads(path.read_text()).get(name, default))
 
 
 def grounded_scale(adapter_dir: Path | None) -> float:
-    """The adapter's ``grounded_adapter_scale``; the default for adapters saved before the option existed."""
-    if adapter_dir is None:
-        return 1.0
-    path = Path(adapter_dir) / "training_config.json"
-    if not path.exists():
-        return DEFAULT_GROUNDED_SCALE
-    return float(json.loads(path.read_text()).get("grounded_adapter_scale", DEFAULT_GROUNDED_SCALE))
+    """The adapter's ``grounded_adapter_scale`` (1.0 without an adapter: nothing to scale)."""
+    return 1.0 if adapter_dir is None else _saved_option(adapter_dir, "grounded_adapter_scale", DEFAULT_GROUNDED_SCALE)
+
+
+def grounded_memory_weight(adapter_dir: Path | None) -> float:
+    """The adapter's ``grounded_memory_weight`` (0 without an adapter: a base model has nothing to remember)."""
+    return 0.0 if adapter_dir is None else _saved_option(adapter_dir, "grounded_memory_weight", DEFAULT_MEMORY_WEIGHT)
 
 
 def lora_layers(model: Any) -> list[Any]:
@@ -46,21 +62,27 @@ def set_lora_scale(model: Any, adapter: str, scale: float) -> None:
 
 
 @contextmanager
-def lora_scaled(model: Any, scale: float) -> Iterator[Any]:
-    """``model`` with its active adapters at ``scale`` for the duration; as trained again afterwards."""
-    layers = lora_layers(model) if scale != 1.0 else []
-    active = getattr(model, "active_adapters", None) if layers else None
+def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
+    """``(twin, adapter)``: the active adapter copied at ``scale`` as a second adapter for the duration.
+
+    Grounded evaluation decodes the reader (twin, with passages) and the memory
+    (adapter as trained, without) in one batch. ``None`` for a model without
+    LoRA layers. The twin is deleted afterwards and the active adapter kept.
+    """
+    active = getattr(model, "active_adapters", None) if lora_layers(model) else None
     if not active:
-        yield model
+        yield None
         return
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-    def set_all(value: float) -> None:
-        for layer in layers:
-            for adapter in active:
-                layer.set_scale(adapter, value)
-
-    set_all(scale)
+    adapter = active[0]
+    twin = adapter + GROUNDED_TWIN
+    model.add_adapter(twin, model.peft_config[adapter])
+    set_peft_model_state_dict(model, get_peft_model_state_dict(model, adapter_name=adapter), adapter_name=twin)
+    set_lora_scale(model, twin, scale)
+    model.set_adapter(adapter)
     try:
-        yield model
+        yield twin, adapter
     finally:
-        set_all(1.0)
+        model.delete_adapter(twin)
+        model.set_adapter(adapter)

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from domalign.serve.chat import ChatParams, generate_batch
+from domalign.serve.chat import BatchEntry, ChatParams, Memory, generate_batch
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class Request:
     params: ChatParams
     streamer: Any = None
     grounded: bool = False  # retrieved passages in the prompt: the adapter answers at its grounded scale
+    closed_book: ChatParams | None = None  # a grounded request's question without passages: the memory view
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future = field(default_factory=Future)
 
@@ -114,12 +115,15 @@ class Batcher:
                         request.streamer.end()
 
 
-def run_batch(model: Any, tokenizer: Any, batch: list[Request], adapters: list[str | None]) -> None:
-    """Generate for ``batch``, each row with its PEFT adapter from ``adapters``, and resolve each request's
-    future with its ChatResult."""
+def run_batch(model: Any, tokenizer: Any, batch: list[Request], adapters: list[str | None],
+              memories: list[Memory | None]) -> None:
+    """Generate for ``batch``, each row with its PEFT adapter from ``adapters`` (and the memory view from
+    ``memories`` where given), and resolve each request's future with its ChatResult."""
     started = time.monotonic()
-    results = generate_batch(model, tokenizer, [(r.params, r.streamer, r.cancel, name)
-                                                for r, name in zip(batch, adapters, strict=True)])
+    results = generate_batch(model, tokenizer, [
+        BatchEntry(r.params, r.streamer, r.cancel, name, memory)
+        for r, name, memory in zip(batch, adapters, memories, strict=True)
+    ])
     log.info("batch of %d in %.2f s", len(batch), time.monotonic() - started)
     for request, result in zip(batch, results, strict=True):
         request.future.set_result(result)

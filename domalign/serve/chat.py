@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from domalign.errors import BadRequest
+from domalign.models.fusion import PairFusion
 from domalign.models.tokens import stop_token_ids
 
 DEFAULT_MAX_TOKENS = 256
@@ -49,6 +50,27 @@ class ChatResult:
     @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.choices)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The closed-book view of a grounded request: its question without passages, answered by ``adapter`` as
+    trained and fused in at ``weight`` (:mod:`domalign.models.fusion`)."""
+
+    params: ChatParams
+    adapter: str | None
+    weight: float
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One request of a batch: its params, streamer, cancel flag, PEFT adapter (None: the base) and memory view."""
+
+    params: ChatParams
+    streamer: Any
+    cancel: threading.Event
+    adapter: str | None = None
+    memory: Memory | None = None
 
 
 def context_length(config: Any) -> int:
@@ -119,11 +141,13 @@ class _RowStreamer:
 
 def generate_rows(
     model: Any, tokenizer: Any, rows: list[Row], params: ChatParams, adapter_names: list[str] | None = None,
-) -> tuple[list[list[int]], torch.Tensor]:
+    pairs: list[tuple[int, int, float]] = (),
+) -> tuple[list[list[int]], list[list[float]]]:
     """One ``generate`` call for all ``rows`` (left-padded), sharing ``params``' sampling settings and stop
-    strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. Returns each row's new tokens
-    and the per-step log-probabilities, shape (rows, steps, vocab)."""
-    from transformers import GenerationConfig, StoppingCriteriaList
+    strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. ``pairs`` of ``(reader, memory,
+    weight)`` rows decode as one answer each (:class:`~domalign.models.fusion.PairFusion`). Returns each row's
+    new tokens and the log-probability of each (the fused one for a pair's rows)."""
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
     stops = stop_token_ids(model, tokenizer)
     pad = stops[0]  # a stop token, so the rows generate finishes early read as stopped
@@ -140,7 +164,10 @@ def generate_rows(
     device = next(model.parameters()).device
     input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in rows], device=device)
     mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=device)
-    extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
+    extra: dict[str, Any] = {"adapter_names": adapter_names} if adapter_names is not None else {}
+    fusion = PairFusion([(r, m) for r, m, _ in pairs], [w for _, _, w in pairs], params.temperature, params.top_p)
+    if pairs:
+        extra["logits_processor"] = LogitsProcessorList([fusion])
     with torch.inference_mode():
         out = model.generate(
             input_ids=input_ids, attention_mask=mask, generation_config=config, tokenizer=tokenizer,
@@ -149,31 +176,43 @@ def generate_rows(
         )
     logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)
     tokens = [out.sequences[i, width : width + row.length].tolist() for i, row in enumerate(rows)]
-    return tokens, logprobs
+    memory_of = {m: r for r, m, _ in pairs}
+    picked = []
+    for i, row_tokens in enumerate(tokens):
+        fused = fusion.picked.get(memory_of.get(i, i))
+        picked.append(fused[: len(row_tokens)] if fused is not None else
+                      [logprobs[i, step, token].item() for step, token in enumerate(row_tokens)])
+    return tokens, picked
 
 
-def generate_batch(
-    model: Any, tokenizer: Any, requests: list[tuple[ChatParams, Any, threading.Event, str | None]],
-) -> list[ChatResult]:
-    """Requests that share sampling settings and stop strings, in one call; ``(params, streamer, cancel,
-    adapter)`` each, adapter None for the base model (PEFT's ``__base__``) when the model carries adapters."""
+def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> list[ChatResult]:
+    """Requests that share sampling settings and stop strings, in one call; adapter None for the base model
+    (PEFT's ``__base__``) when the model carries adapters. A request with a memory view adds, for each of its
+    rows, a closed-book row that decodes with it as one answer."""
     context = context_length(model.config)
-    rows, owners, prompts = [], [], []
-    for index, (params, streamer, cancel, _) in enumerate(requests):
-        ids, max_new, truncated = prompt_ids(tokenizer, params, context)
+    rows, owners, prompts, names, pairs = [], [], [], [], []
+    for index, entry in enumerate(requests):
+        ids, max_new, truncated = prompt_ids(tokenizer, entry.params, context)
         prompts.append((len(ids), truncated))
-        for _ in range(params.n):
-            rows.append(Row(ids, max_new, cancel, streamer))
+        memory_ids = prompt_ids(tokenizer, entry.memory.params, context)[0] if entry.memory else None
+        for _ in range(entry.params.n):
+            rows.append(Row(ids, max_new, entry.cancel, entry.streamer))
             owners.append(index)
-    names = [requests[i][3] or "__base__" for i in owners] if _has_adapters(model) else None
-    tokens, logprobs = generate_rows(model, tokenizer, rows, requests[0][0], names)
+            names.append(entry.adapter or "__base__")
+            if entry.memory is not None:
+                pairs.append((len(rows) - 1, len(rows), entry.memory.weight))
+                rows.append(Row(memory_ids, max_new, entry.cancel))
+                owners.append(None)  # answers nothing of its own
+                names.append(entry.memory.adapter or "__base__")
+    tokens, picked = generate_rows(model, tokenizer, rows, requests[0].params,
+                                   names if _has_adapters(model) else None, pairs)
     stops = stop_token_ids(model, tokenizer)
     results = []
-    for index, (params, _, cancel, _) in enumerate(requests):
-        choices = [_choice(tokenizer, tokens[r], logprobs[r], stops, params, rows[r].max_new)
+    for index, entry in enumerate(requests):
+        choices = [_choice(tokenizer, tokens[r], picked[r], stops, entry.params, rows[r].max_new)
                    for r, owner in enumerate(owners) if owner == index]
         results.append(ChatResult(choices, prompt_tokens=prompts[index][0], prompt_truncated=prompts[index][1],
-                                  cancel=cancel))
+                                  cancel=entry.cancel))
     return results
 
 
@@ -183,7 +222,7 @@ def _has_adapters(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def _choice(tokenizer: Any, tokens: list[int], logprobs: torch.Tensor, stops: list[int], params: ChatParams,
+def _choice(tokenizer: Any, tokens: list[int], logprobs: list[float], stops: list[int], params: ChatParams,
             max_new: int) -> ChatChoice:
     length = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
     hit_eos = length < len(tokens)
@@ -191,7 +230,7 @@ def _choice(tokenizer: Any, tokens: list[int], logprobs: torch.Tensor, stops: li
     cut = min((text.find(s) for s in params.stop if s in text), default=-1)
     if cut >= 0:
         text = text[:cut]
-    picked = [logprobs[i, tokens[i]].item() for i in range(length)]
+    picked = logprobs[:length]
     confidence = 100.0 * math.exp(sum(picked) / len(picked)) if picked else 0.0
     finish = "stop" if hit_eos or cut >= 0 or length < max_new else "length"
     return ChatChoice(text, finish, length, round(confidence, 2))

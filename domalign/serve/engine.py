@@ -24,14 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from domalign.errors import NotFound
+from domalign.models.adapter_scale import GROUNDED_TWIN
 from domalign.serve.batching import Batcher, Request, run_batch
+from domalign.serve.chat import Memory
 
 log = logging.getLogger(__name__)
-
-
-GROUNDED_TWIN = "@grounded"
-"""Suffix of the PEFT adapter that answers an aligned model's grounded requests: the same weights loaded a
-second time at the adapter's ``grounded_adapter_scale`` (PEFT scales per adapter, not per row)."""
 
 
 @dataclass
@@ -41,6 +38,7 @@ class LoadedBase:
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: set[str] = field(default_factory=set)
     twins: set[str] = field(default_factory=set)  # adapters with a grounded twin (scale below 1)
+    memory_weights: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_memory_weight
     batcher: Batcher | None = None
 
     def run(self, batch: list[Request]) -> None:
@@ -55,7 +53,15 @@ class LoadedBase:
                 if request.streamer is not None:
                     request.streamer.end()
             if ready:
-                run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready])
+                run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready],
+                          [self._memory(r) for r in ready])
+
+    def _memory(self, request: Request) -> Memory | None:
+        """A grounded request to an aligned model also answers closed-book, fused in at the adapter's weight."""
+        weight = self.memory_weights.get(request.adapter_id or "", 0.0)
+        if not request.grounded or request.closed_book is None or weight <= 0.0:
+            return None
+        return Memory(request.closed_book, request.adapter_id, weight)
 
     def _peft_name(self, request: Request) -> str | None:
         if request.grounded and request.adapter_id in self.twins:
@@ -107,7 +113,7 @@ class ServingEngine:
         below 1."""
         from peft import PeftModel
 
-        from domalign.models.adapter_scale import grounded_scale, set_lora_scale
+        from domalign.models.adapter_scale import grounded_memory_weight, grounded_scale, set_lora_scale
 
         base = self._base(base_id)
         with base.lock:
@@ -122,6 +128,7 @@ class ServingEngine:
                 base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id + GROUNDED_TWIN)
                 set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
                 base.twins.add(adapter_id)
+            base.memory_weights[adapter_id] = grounded_memory_weight(adapter_dir)
             base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
             base.adapters.add(adapter_id)
@@ -135,6 +142,7 @@ class ServingEngine:
             base.adapters.discard(adapter_id)
             names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if adapter_id in base.twins else [])
             base.twins.discard(adapter_id)
+            base.memory_weights.pop(adapter_id, None)
             if base.adapters:
                 if base.model.active_adapter in names:
                     base.model.set_adapter(next(iter(base.adapters)))

@@ -15,7 +15,8 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 # Options that change how a run is executed or its adapter used rather than what it learns (precision
 # only rounds differently); a run may resume from a checkpoint written with other values.
 RUNTIME_ONLY_FIELDS = frozenset(
-    {"checkpoint_every", "num_threads", "max_time_s", "precision", "grounded_adapter_scale", "compile_layers"}
+    {"checkpoint_every", "num_threads", "max_time_s", "precision", "grounded_adapter_scale", "grounded_memory_weight",
+     "compile_layers"}
 )
 
 
@@ -67,6 +68,14 @@ class TrainingConfig(BaseModel):
         description="Strength of the adapter when retrieved passages are in the prompt (grounded chat and the "
         "grounded evaluation): 1 answers as trained, 0 as the base model; at 0.5 the aligned model reads passages "
         "better than at 1 on all three quality benchmarks (docs/quality.md). Saved with the adapter.",
+    )
+    grounded_memory_weight: float = Field(
+        0.5, ge=0, le=1,
+        description="Weight of the closed-book view in a grounded answer: each token is chosen from the weighted "
+        "mean of the log-probabilities of the model reading the passages (adapter at `grounded_adapter_scale`) and "
+        "of the model answering without them (adapter as trained), so what the adapter learned can outvote a "
+        "misread passage; 0 reads the passages only, at half the compute (docs/quality.md). Saved with the "
+        "adapter.",
     )
 
     # --- data

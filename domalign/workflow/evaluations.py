@@ -205,7 +205,7 @@ def run_evaluation(
 ) -> None:
     """The worker's job: score each model in turn, write the file, mark the row completed."""
     from domalign.evaluate import evaluate_model
-    from domalign.models.adapter_scale import grounded_scale, lora_scaled
+    from domalign.models.adapter_scale import grounded_memory_weight, grounded_scale
 
     with ctx.db.session() as session:
         row = session.get(Evaluation, eval_id)
@@ -220,9 +220,10 @@ def run_evaluation(
     for position, ref in enumerate(refs):
         base, tokenizer = load_model(ref.base_id)
         adapter = ctx.blobs.fetch(ref.adapter_key) if ref.adapter_key else None
-        with with_adapter(base, adapter) as model, lora_scaled(model, grounded_scale(adapter) if grounded else 1.0):
+        with with_adapter(base, adapter) as model:
             reports.append(report_dict(evaluate_model(
                 model, tokenizer, items, chunks, grounded=grounded, should_stop=interrupted,
+                adapter_scale=grounded_scale(adapter), memory_weight=grounded_memory_weight(adapter),
                 on_progress=lambda done, _total, offset=position * len(items): progress(offset + done),
             )))
     summary = write_details(ctx, key, reports)

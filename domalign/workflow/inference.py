@@ -24,6 +24,7 @@ class ChatTarget:
     adapter_id: str | None  # None: the base model itself
     alignment_id: str | None = None  # the alignment that made the adapter (its documents ground answers)
     grounded: bool = False  # passages are in the prompt: an adapter answers at its grounded scale
+    closed_book: Any = None  # a grounded request's params before the passages went in (the memory view)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def ground(
         grounded = replace(params, messages=messages)
         if not prompt_ids(tokenizer, grounded, context)[2]:
             cited = [Citation(c.id, c.document_id, round(score, 4), c.text) for c, score in hits]
-            return replace(target, grounded=True), grounded, cited
+            return replace(target, grounded=True, closed_book=params), grounded, cited
         hits = hits[:-1]
     return target, params, []
 
@@ -109,9 +110,15 @@ def check(engine: Any, target: ChatTarget, params: Any) -> None:
 
 def complete(engine: Any, target: ChatTarget, params: Any) -> Any:
     """The whole answer (batched with whatever else arrives for the same base model)."""
+    return engine.submit(target.base_id, _request(target, params)).result()
+
+
+def _request(target: ChatTarget, params: Any, streamer: Any = None) -> Any:
+    """The engine's request; a grounded one carries its closed-book params for the memory view."""
     from domalign.serve.batching import Request
 
-    return engine.submit(target.base_id, Request(target.adapter_id, params, grounded=target.grounded)).result()
+    return Request(target.adapter_id, params, streamer=streamer, grounded=target.grounded,
+                   closed_book=target.closed_book)
 
 
 class Stream:
@@ -120,15 +127,13 @@ class Stream:
     def __init__(self, engine: Any, target: ChatTarget, params: Any) -> None:
         from transformers import TextIteratorStreamer
 
-        from domalign.serve.batching import Request
-
         if params.n != 1:
             raise BadRequest("streaming supports n=1 only; drop n or stream=false")
         self.result: Any = None
         self._stops = params.stop
         streamer = TextIteratorStreamer(engine.tokenizer(target.base_id), skip_prompt=False,
                                         skip_special_tokens=True)  # the batcher sends new tokens only
-        self._request = Request(target.adapter_id, params, streamer=streamer, grounded=target.grounded)
+        self._request = _request(target, params, streamer)
         self.cancel = self._request.cancel
         self._future = engine.submit(target.base_id, self._request)
 

@@ -168,19 +168,18 @@ def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
 def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, Any]:
     """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary."""
     from domalign.evaluate import evaluate_model
-    from domalign.models.adapter_scale import lora_scaled
 
-    runs, chunks = _runs(job), _chunks(job)
+    runs, chunks, training = _runs(job), _chunks(job), job.spec.options.training
     total, done, out = sum(len(items) for _, items, _ in runs), 0, {}
     for name, items, grounded in runs:
         started = time.monotonic()
-        with lora_scaled(model, job.spec.options.training.grounded_adapter_scale if grounded else 1.0):
-            report = evaluate_model(
-                model, tokenizer, items, chunks, grounded=grounded,
-                passages_per_question=job.spec.options.evaluation.passages_per_question,
-                on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
-                should_stop=job.should_stop,
-            )
+        report = evaluate_model(
+            model, tokenizer, items, chunks, grounded=grounded,
+            passages_per_question=job.spec.options.evaluation.passages_per_question,
+            adapter_scale=training.grounded_adapter_scale, memory_weight=training.grounded_memory_weight,
+            on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
+            should_stop=job.should_stop,
+        )
         done += len(items)
         out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
         job.event(EventType.EVALUATION, stage, run=name, seconds=round(time.monotonic() - started, 2),

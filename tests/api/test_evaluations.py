@@ -20,7 +20,8 @@ ITEMS = [
 def aligned(server, user_key, corpus_ids):
     with server.client(user_key) as client:
         body = {"name": "evals", "base_model": "tiny-llama", "document_ids": corpus_ids,
-                "training": {"max_steps": 4, "batch_size": 4, "grounded_adapter_scale": 0.0},
+                "training": {"max_steps": 4, "batch_size": 4, "grounded_adapter_scale": 0.0,
+                             "grounded_memory_weight": 0.0},
                 "synthesis": {"num_benchmark_questions": 6}}
         alignment_id = client.post("/alignment/create", json=body).json()["id"]
         data = wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"]
@@ -85,7 +86,7 @@ def test_one_model_then_two_side_by_side(api, aligned):
         assert row["flip"] == ("wrong_to_right" if row["correct_2"] and not row["correct"] else
                                "right_to_wrong" if row["correct"] and not row["correct_2"] else None)
         assert row["evidence"] and row["evidence_2"]  # the benchmark has no documents: the aligned model's corpus
-        # grounded, this adapter speaks at its grounded_adapter_scale of 0: it answers as the base model does
+        # grounded, this adapter reads at its grounded_adapter_scale of 0 with no memory view: as the base model
         assert (row["answer_2"], row["confidence_2"]) == (row["answer"], row["confidence"])
 
     page = api.get("/evaluations", params={"limit": 1}).json()

@@ -34,8 +34,9 @@ def _operate(client: httpx.Client, action: str, model_id: str) -> dict:
 @pytest.fixture(scope="module")
 def deployed(server, user_key, corpus_ids):
     with server.client(user_key) as client:
-        # the second answers grounded requests as the base model would (grounded_adapter_scale 0)
-        projects = [_align(client, corpus_ids, 1), _align(client, corpus_ids, 2, grounded_adapter_scale=0.0)]
+        # the second answers grounded requests as the base model would (grounded_adapter_scale 0, no memory view)
+        projects = [_align(client, corpus_ids, 1),
+                    _align(client, corpus_ids, 2, grounded_adapter_scale=0.0, grounded_memory_weight=0.0)]
         for project in projects:
             assert _operate(client, "deploy", project["model_id"])["status"] == "COMPLETED"
     return projects
@@ -274,3 +275,16 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation(server, api, 
             next(response.iter_lines())  # the first chunk, then hang up
     wait_for(lambda: len(re.findall(r"batch of 1 in", log.read_text())) > batches, timeout=60)
     assert last_batch_seconds() < whole / 4  # the row stopped soon after the client left (~0.01 s here)
+
+
+def test_grounded_answers_with_the_memory_view_stream_the_same_answer(oai, deployed):
+    """The first model fuses its closed-book view into grounded answers (the default): streamed or not, greedy
+    decoding gives one answer with one confidence."""
+    kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 16, "temperature": 0,
+              "extra_body": {"grounded": True, "passages": 2}}
+    reply = oai.chat.completions.create(**kwargs)
+    assert reply.model_extra["citations"] and reply.choices[0].message.content
+    chunks = list(oai.chat.completions.create(**kwargs, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply.choices[0].message.content
+    assert [c.model_extra.get("confidence_score") for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        reply.model_extra["confidence_score"]]

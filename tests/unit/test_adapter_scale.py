@@ -1,4 +1,4 @@
-"""The grounded scale of an adapter: saved with it, applied for the duration only, 0 = the base model."""
+"""The grounded scale and memory weight of an adapter: saved with it; the scaled twin and fused answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from domalign.models.adapter_scale import DEFAULT_GROUNDED_SCALE, grounded_scale, lora_scaled
+from domalign.models.adapter_scale import (
+    DEFAULT_GROUNDED_SCALE,
+    DEFAULT_MEMORY_WEIGHT,
+    GROUNDED_TWIN,
+    grounded_memory_weight,
+    grounded_scale,
+    grounded_twin,
+)
 from domalign.models.loader import load_base_model
 from domalign.train.config import TrainingConfig
 
@@ -21,64 +28,81 @@ def model_and_ids(tiny_model_dir, tmp_path):
     return get_peft_model(model, lora).eval(), ids
 
 
-def _logits(model, ids) -> torch.Tensor:
+def _logits(model, ids, adapter=None) -> torch.Tensor:
     with torch.no_grad():
-        return model(input_ids=ids).logits
+        return model(input_ids=ids, **({"adapter_names": [adapter]} if adapter else {})).logits
 
 
-def test_scale_zero_is_the_base_model_and_the_adapter_comes_back_as_trained(model_and_ids):
+def test_the_twin_at_scale_zero_is_the_base_model_and_goes_away_after(model_and_ids):
     model, ids = model_and_ids
     trained = _logits(model, ids)
     with model.disable_adapter():
         base = _logits(model, ids)
     assert not torch.allclose(trained, base)  # the adapter changes the answer, so the checks below can fail
-    with lora_scaled(model, 0.0):
-        assert torch.allclose(_logits(model, ids), base, atol=1e-6)
-    with lora_scaled(model, 0.5):
-        half = _logits(model, ids)
+    with grounded_twin(model, 0.0) as (twin, adapter):
+        assert (twin, adapter) == ("default" + GROUNDED_TWIN, "default")
+        assert torch.allclose(_logits(model, ids, twin), base, atol=1e-6)
+        assert torch.equal(_logits(model, ids, adapter), trained)  # the adapter itself is untouched
+    with grounded_twin(model, 0.5) as (twin, _):
+        half = _logits(model, ids, twin)
     assert not torch.allclose(half, base) and not torch.allclose(half, trained)
+    assert set(model.peft_config) == {"default"} and model.active_adapters == ["default"]
     assert torch.equal(_logits(model, ids), trained)
 
 
-def test_a_plain_model_is_left_alone(tiny_model_dir, tmp_path):
-    model, tokenizer = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
-    ids = tokenizer("ferry", return_tensors="pt").input_ids
-    before = _logits(model, ids)
-    with lora_scaled(model, 0.0) as same:
-        assert same is model and torch.equal(_logits(model, ids), before)
+def test_a_plain_model_has_no_twin(tiny_model_dir, tmp_path):
+    model, _ = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
+    with grounded_twin(model, 0.0) as names:
+        assert names is None
 
 
-def test_the_scale_travels_in_the_adapters_training_config(tmp_path):
-    (tmp_path / "training_config.json").write_text(TrainingConfig(grounded_adapter_scale=0.25).model_dump_json())
-    assert grounded_scale(tmp_path) == 0.25
-    (tmp_path / "training_config.json").write_text(json.dumps({"lora_r": 16}))  # saved before the option
+def test_the_scale_and_weight_travel_in_the_adapters_training_config(tmp_path):
+    config = TrainingConfig(grounded_adapter_scale=0.25, grounded_memory_weight=0.75)
+    (tmp_path / "training_config.json").write_text(config.model_dump_json())
+    assert (grounded_scale(tmp_path), grounded_memory_weight(tmp_path)) == (0.25, 0.75)
+    (tmp_path / "training_config.json").write_text(json.dumps({"lora_r": 16}))  # saved before the options
     assert grounded_scale(tmp_path) == DEFAULT_GROUNDED_SCALE == 0.5
-    assert grounded_scale(None) == 1.0  # no adapter: nothing to scale
+    assert grounded_memory_weight(tmp_path) == DEFAULT_MEMORY_WEIGHT == 0.5
+    assert (grounded_scale(None), grounded_memory_weight(None)) == (1.0, 0.0)  # no adapter: nothing to change
 
 
-def test_the_engine_answers_grounded_requests_with_the_scaled_twin(tiny_model_dir, tmp_path):
-    """Closed-book, grounded and base requests in one batch: at scale 0 the grounded row is the base model's."""
-    from concurrent.futures import wait
-
-    from domalign.serve.batching import Request
-    from domalign.serve.chat import ChatParams
-    from domalign.serve.engine import GROUNDED_TWIN, ServingEngine
+def _engine_with_adapter(tiny_model_dir, tmp_path, **config):
+    from domalign.serve.engine import ServingEngine
 
     model, _ = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
     lora = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
     get_peft_model(model, lora).save_pretrained(tmp_path / "adapter")
-    (tmp_path / "adapter" / "training_config.json").write_text(TrainingConfig(grounded_adapter_scale=0.0)
-                                                               .model_dump_json())
+    (tmp_path / "adapter" / "training_config.json").write_text(TrainingConfig(**config).model_dump_json())
     engine = ServingEngine(lambda _: load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache"),
                            precision="fp32", batch_window_s=0.2, batch_max_wait_s=1.0)
+    engine.add_adapter("tiny", "a1", tmp_path / "adapter")
+    return engine
+
+
+def _answers(engine, requests):
+    from concurrent.futures import wait
+
+    futures = [engine.submit("tiny", r) for r in requests]
+    wait(futures, timeout=60)
+    return [f.result().choices[0] for f in futures]
+
+
+QUESTION = [{"role": "user", "content": "Who runs the ferry?"}]
+GROUNDED = [{"role": "user", "content": "Answer from these passages.\n\n[1] Mira Okafor runs the ferry.\n\n"
+                                        "Question: Who runs the ferry?"}]
+
+
+def test_the_engine_answers_grounded_requests_with_the_scaled_twin(tiny_model_dir, tmp_path):
+    """Closed-book, grounded and base requests in one batch: at scale 0 the grounded row is the base model's."""
+    from domalign.serve.batching import Request
+    from domalign.serve.chat import ChatParams
+
+    engine = _engine_with_adapter(tiny_model_dir, tmp_path, grounded_adapter_scale=0.0)
     try:
-        engine.add_adapter("tiny", "a1", tmp_path / "adapter")
-        params = ChatParams(messages=[{"role": "user", "content": "Who runs the ferry?"}], max_tokens=12,
-                            temperature=0)
-        futures = [engine.submit("tiny", Request(adapter, params, grounded=grounded))
-                   for adapter, grounded in (("a1", False), ("a1", True), (None, False))]
-        wait(futures, timeout=60)
-        closed, grounded, base = (f.result().choices[0] for f in futures)
+        params = ChatParams(messages=QUESTION, max_tokens=12, temperature=0)
+        closed, grounded, base = _answers(engine, [Request(adapter, params, grounded=grounded)
+                                                   for adapter, grounded in (("a1", False), ("a1", True),
+                                                                             (None, False))])
         assert closed.text != base.text  # the adapter changes the answer, so the next check can fail
         assert (grounded.text, grounded.confidence) == (base.text, base.confidence)
         engine.remove_adapter("tiny", "a1")
@@ -86,5 +110,31 @@ def test_the_engine_answers_grounded_requests_with_the_scaled_twin(tiny_model_di
         engine.remove_adapter("tiny", "a3")  # never loaded: nothing happens
         peft_model = engine._base("tiny").model
         assert set(peft_model.peft_config) == {"a2", "a2" + GROUNDED_TWIN}  # a1 and its twin are gone
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_the_memory_weight_moves_a_grounded_answer_from_the_passages_to_the_closed_book_one(
+    tiny_model_dir, tmp_path, weight
+):
+    """Weight 1: the grounded answer is the adapter's closed-book one; 0: the scaled reader's alone. Batched
+    with the plain requests it is compared against, so pairs and unpaired rows share one call."""
+    from domalign.serve.batching import Request
+    from domalign.serve.chat import ChatParams
+
+    engine = _engine_with_adapter(tiny_model_dir, tmp_path, grounded_adapter_scale=0.0, grounded_memory_weight=weight)
+    try:
+        closed_params = ChatParams(messages=QUESTION, max_tokens=12, temperature=0)
+        grounded_params = ChatParams(messages=GROUNDED, max_tokens=12, temperature=0)
+        closed, base_reading, fused = _answers(engine, [
+            Request("a1", closed_params),
+            Request(None, grounded_params),
+            Request("a1", grounded_params, grounded=True, closed_book=closed_params),
+        ])
+        assert closed.text != base_reading.text  # the two views differ, so the check can fail
+        expected = closed if weight == 1.0 else base_reading
+        assert fused.text == expected.text
+        assert fused.confidence == pytest.approx(expected.confidence, abs=0.05)
     finally:
         engine.close()

@@ -221,3 +221,37 @@ def test_bf16_scoring_picks_the_same_choices_as_fp32(tiny) -> None:
     assert [r.answer for r in fast] == [r.answer for r in exact]
     for a, b in zip(fast, exact, strict=True):
         assert a.scores == pytest.approx(b.scores, abs=0.15)
+
+
+@pytest.fixture(scope="module")
+def trained_lora(tiny):
+    """The tiny model with a random (non-identity) LoRA adapter, so its views differ from the base's."""
+    from peft import LoraConfig, get_peft_model
+
+    path, _, _ = tiny
+    lora = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
+    return get_peft_model(AutoModelForCausalLM.from_pretrained(path), lora).eval()
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_grounded_answers_fuse_the_reader_and_the_memory(tiny, trained_lora) -> None:
+    """Memory weight 1: the grounded answers are the closed-book ones; 0 at scale 0: the base model reading."""
+    _, model, tokenizer = tiny
+    items = MC + FREEFORM
+    kwargs = {"max_new_tokens": 6, "precision": "fp32"}
+    closed = evaluate_model(trained_lora, tokenizer, items, CHUNKS, **kwargs).results
+    base_reading = evaluate_model(model, tokenizer, items, CHUNKS, grounded=True, **kwargs).results
+    assert [r.answer for r in closed] != [r.answer for r in base_reading]  # the views differ: the checks can fail
+
+    memory = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
+                            memory_weight=1.0, **kwargs).results
+    assert [r.answer for r in memory] == [r.answer for r in closed]
+    assert [r.confidence for r in memory] == pytest.approx([r.confidence for r in closed], abs=1e-3)
+    reader = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
+                            memory_weight=0.0, **kwargs).results
+    assert [r.answer for r in reader] == [r.answer for r in base_reading]
+    half = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
+                          memory_weight=0.5, **kwargs).results
+    for h, c, b in zip(half[: len(MC)], closed, base_reading, strict=False):  # choices: the mean of both scores
+        assert h.scores == pytest.approx([(x + y) / 2 for x, y in zip(c.scores, b.scores, strict=True)], abs=1e-4)
+    assert set(trained_lora.peft_config) == {"default"}  # the reading twin is gone
