@@ -77,12 +77,14 @@ def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
 
     adapter = active[0]
     twin = adapter + GROUNDED_TWIN
+    frozen = not any(p.requires_grad for p in model.parameters())  # loaded for inference: keep it so
     model.add_adapter(twin, model.peft_config[adapter])
-    set_peft_model_state_dict(model, get_peft_model_state_dict(model, adapter_name=adapter), adapter_name=twin)
-    set_lora_scale(model, twin, scale)
-    model.set_adapter(adapter)
     try:
+        set_peft_model_state_dict(model, get_peft_model_state_dict(model, adapter_name=adapter), adapter_name=twin)
+        set_lora_scale(model, twin, scale)
+        model.train(model.training)  # the twin's new dropout modules start in training mode
+        model.set_adapter(adapter, inference_mode=frozen)
         yield twin, adapter
     finally:
         model.delete_adapter(twin)
-        model.set_adapter(adapter)
+        model.set_adapter(adapter, inference_mode=frozen)

@@ -5,9 +5,13 @@ A grounded answer is generated in two rows of the same batch: the *reader*
 the *memory* (the question alone, adapter as trained). At every step both rows
 take the same token, drawn from the weighted mean of their log-probabilities,
 so each view can outvote the other only where it is surer. On the paraphrase
-probes, where the weight was chosen, this answered 0.845 against 0.815 for the
-reader alone (docs/quality.md). Multiple-choice scoring uses the same mean at
-the level of whole choices (``fuse_scores``).
+probes, where fusion was chosen (the weight, 0.5, was fixed beforehand), this
+answered 0.845 against 0.815 for the reader alone (docs/quality.md).
+Multiple-choice scoring uses the same mean at the level of whole choices
+(``fuse_scores``). Sampling applies temperature and top-p to the fused
+distribution (not the top-k or other filters of a model's generation config),
+and the fused log-probabilities come from the scores ``generate`` hands the
+processor, after any processors that ran before it.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ class PairFusion:
         logprobs = scores[self.readers + self.memories].float().log_softmax(dim=-1)
         half = len(self.readers)
         weights = self.weights.to(logprobs.device)
-        fused = torch.lerp(logprobs[:half], logprobs[half:], weights).log_softmax(dim=-1)
+        fused = (1.0 - weights) * logprobs[:half] + weights * logprobs[half:]
+        # a token an earlier processor masked (-inf) stays impossible, also where 0 × -inf gave NaN
+        fused = torch.where(fused.isnan(), float("-inf"), fused).log_softmax(dim=-1)
         tokens = _sample(fused, self.temperature, self.top_p) if self.temperature > 0 else fused.argmax(dim=-1)
         for reader, logprob in zip(self.readers, fused.gather(1, tokens[:, None]).squeeze(1).tolist(), strict=True):
             self.picked[reader].append(logprob)

@@ -138,3 +138,21 @@ def test_the_memory_weight_moves_a_grounded_answer_from_the_passages_to_the_clos
         assert fused.confidence == pytest.approx(expected.confidence, abs=0.05)
     finally:
         engine.close()
+
+
+def test_the_twin_keeps_the_models_eval_mode_and_its_frozen_weights(tiny_model_dir, tmp_path):
+    """An adapter trained with dropout: its twin must not drop out in evaluation (its new modules start in
+    training mode), and a model loaded for inference stays frozen."""
+    from peft import PeftModel
+
+    model, tokenizer = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.5,
+                      init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(tmp_path / "adapter")
+    model, _ = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache2")
+    loaded = PeftModel.from_pretrained(model, str(tmp_path / "adapter")).eval()
+    ids = tokenizer("ferry", return_tensors="pt").input_ids
+    with grounded_twin(loaded, 1.0) as (twin, adapter):
+        assert not any(m.training for m in loaded.modules())
+        assert torch.allclose(_logits(loaded, ids, twin), _logits(loaded, ids, adapter), atol=1e-6)
+    assert not any(p.requires_grad for p in loaded.parameters())

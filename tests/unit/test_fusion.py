@@ -49,3 +49,11 @@ def test_weights_are_checked_and_choice_scores_fuse_the_same_way() -> None:
     with pytest.raises(ValueError, match="one memory weight"):
         PairFusion([(0, 1), (2, 3)], [0.5])
     assert fuse_scores([-1.0, -3.0], [-2.0, -1.0], 0.5) == [-1.5, -2.0]
+
+
+def test_a_token_masked_before_fusion_stays_impossible_at_any_weight() -> None:
+    scores = _scores(2, seed=2)
+    scores[1, int(scores[0].argmax())] = float("-inf")  # the memory row's processors ruled out the reader's best
+    for weight in (0.0, 0.5, 1.0):
+        out = PairFusion([(0, 1)], [weight])(torch.zeros((2, 1), dtype=torch.long), scores.clone())
+        assert not out.isnan().any() and int(out[0].argmax()) != int(scores[0].argmax())
