@@ -81,6 +81,9 @@ def test_list_is_paginated_newest_first_and_private(api, other_api, corpus_ids):
     ids = [create(api, corpus_ids, name=f"page-{i}").json()["id"] for i in range(3)]
     for alignment_id in ids:
         api.post(f"/alignment/{alignment_id}/cancel")
+    # A cancel is asynchronous: wait until every job has settled so that two listings can be compared.
+    for alignment_id in ids:
+        wait_for(lambda i=alignment_id: api.get(f"/alignment/status/{i}").json()["status"] == "failed", timeout=120)
     page = api.get("/alignment", params={"limit": 2, "offset": 0}).json()
     assert [p["id"] for p in page["alignment_projects"]] == ids[::-1][:2]
     assert page["total"] >= 3 and page["limit"] == 2
