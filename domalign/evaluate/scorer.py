@@ -31,7 +31,7 @@ from domalign.evaluate.metrics import (
 from domalign.models.adapter_scale import grounded_twin
 from domalign.models.fusion import PairFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
-from domalign.models.tokens import stop_token_ids
+from domalign.models.tokens import chosen_logprobs, stop_token_ids
 from domalign.retrieval import BM25Index, grounded_question
 
 ANSWER_INSTRUCTION = "Answer in a few words."
@@ -190,8 +190,10 @@ def generate_answers(
     """
     from transformers import GenerationConfig, LogitsProcessorList
 
-    fusion = views is not None and views.fused and memory_prompts is not None
-    rows = [p for pair in zip(prompts, memory_prompts or prompts, strict=True) for p in pair] if fusion else prompts
+    fusion = memory_prompts is not None
+    if fusion and (views is None or not views.fused):
+        raise ValueError("memory_prompts are for views that fuse a memory view")
+    rows = [p for pair in zip(prompts, memory_prompts, strict=True) for p in pair] if fusion else prompts
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     width = max(len(p) for p in rows)
@@ -206,7 +208,7 @@ def generate_answers(
         eos_token_id=stops,
         pad_token_id=pad,
         return_dict_in_generate=True,
-        output_logits=True,
+        output_logits=not fusion,  # a fused pair's log-probabilities come from the fusion itself
     )
     extra: dict[str, Any] = {}
     if fusion:
@@ -219,7 +221,7 @@ def generate_answers(
     out = model.generate(
         input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config, **extra
     )
-    steps = None if fusion else torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)  # (batch, steps, vocab)
+    steps = None if fusion else chosen_logprobs(out.logits, out.sequences[:, width:]).tolist()
     answers = []
     for index in range(len(prompts)):
         row = 2 * index if fusion else index
@@ -228,7 +230,7 @@ def generate_answers(
         if fusion:
             logprobs = fuse.picked[row][:length]
         else:
-            logprobs = [steps[row, i, tokens[i]].item() for i in range(length)]
+            logprobs = steps[row][:length]
         text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
         answers.append((text, logprobs))
     return answers

@@ -16,7 +16,7 @@ import torch
 
 from domalign.errors import BadRequest
 from domalign.models.fusion import PairFusion
-from domalign.models.tokens import stop_token_ids
+from domalign.models.tokens import chosen_logprobs, stop_token_ids
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -174,14 +174,13 @@ def generate_rows(
             streamer=_RowStreamer(rows, stops), stopping_criteria=StoppingCriteriaList([_RowStops(rows, width)]),
             **extra,
         )
-    logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)
+    logprobs = chosen_logprobs(out.logits, out.sequences[:, width:]).tolist()
     tokens = [out.sequences[i, width : width + row.length].tolist() for i, row in enumerate(rows)]
     memory_of = {m: r for r, m, _ in pairs}
     picked = []
     for i, row_tokens in enumerate(tokens):
         fused = fusion.picked.get(memory_of.get(i, i))
-        picked.append(fused[: len(row_tokens)] if fused is not None else
-                      [logprobs[i, step, token].item() for step, token in enumerate(row_tokens)])
+        picked.append((fused if fused is not None else logprobs[i])[: len(row_tokens)])
     return tokens, picked
 
 
