@@ -1,0 +1,98 @@
+"""General knowledge before and after alignment, question by question, for finished alignments.
+
+    python bench/forgetting.py ALIGNMENT_ID [ALIGNMENT_ID ...] [--questions FILE] [--first N] --out forgetting.json
+
+Reads each alignment's adapter and corpus from the local home (``DOMALIGN_HOME``, default ``~/.domalign``) and
+answers a question set closed-book, as the evaluate stage answers an extra benchmark: once with the base model,
+once with the adapter. A change of a few questions in 40 is within what one training run to the next moves, so
+the table counts the questions lost and gained and gives the two-sided sign-test p-value of that split (how
+likely a split at least this uneven is if losing and gaining were equally likely). ``--first N`` keeps the
+set's first N questions (the first 40 of ``bench/data/general_knowledge.json`` are the set the quality runs
+before 2026-11-30 used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from domalign.config import Settings
+from domalign.domain import BenchmarkItem, Chunk, benchmark_item_from_dict
+from domalign.evaluate import evaluate_model
+from domalign.store.tables import Alignment
+from domalign.workflow.catalog import load_catalog_model
+from domalign.workflow.context import Context
+from domalign.workflow.evaluations import with_adapter
+from domalign.workflow.job import artifact_key
+
+GENERAL = Path(__file__).parent / "data" / "general_knowledge.json"
+
+
+def sign_test(lost: int, gained: int) -> float:
+    """Two-sided exact binomial p-value of ``lost`` against ``gained`` flips at even odds."""
+    flips = lost + gained
+    if flips == 0:
+        return 1.0
+    tail = sum(math.comb(flips, k) for k in range(max(lost, gained), flips + 1)) / 2**flips
+    return min(1.0, 2 * tail)
+
+
+def _answer_rows(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk]) -> list[dict]:
+    report = evaluate_model(model, tokenizer, items, chunks)
+    return [{"question": r.question, "kind": r.kind, "answer": r.answer, "correct": r.correct}
+            for r in report.results]
+
+
+def compare(before: list[dict], after: list[dict]) -> dict:
+    """Accuracy before and after, overall and by kind, and the questions lost and gained."""
+    def accuracy(rows: list[dict], kind: str | None = None) -> float:
+        picked = [r for r in rows if kind is None or r["kind"] == kind]
+        return round(sum(r["correct"] for r in picked) / max(len(picked), 1), 4)
+
+    lost = [b["question"] for b, a in zip(before, after, strict=True) if b["correct"] and not a["correct"]]
+    gained = [b["question"] for b, a in zip(before, after, strict=True) if a["correct"] and not b["correct"]]
+    return {
+        **{when: {"accuracy": accuracy(rows), "mc": accuracy(rows, "mc"), "freeform": accuracy(rows, "freeform")}
+           for when, rows in (("before", before), ("after", after))},
+        "change": round(accuracy(after) - accuracy(before), 4),
+        "lost": lost, "gained": gained, "sign_test_p": round(sign_test(len(lost), len(gained)), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("alignment_ids", nargs="+")
+    parser.add_argument("--questions", type=Path, default=GENERAL, help="a JSON list of {question, answer, choices?}")
+    parser.add_argument("--first", type=int, help="keep only the first N questions")
+    parser.add_argument("--out", type=Path, help="write the comparison as JSON here too")
+    args = parser.parse_args()
+    items = [benchmark_item_from_dict(row) for row in json.loads(args.questions.read_text())][: args.first]
+
+    ctx = Context.open(Settings())
+    base_rows: dict[str, list[dict]] = {}
+    results = {}
+    for alignment_id in args.alignment_ids:
+        with ctx.db.session() as session:
+            row = session.get(Alignment, alignment_id)
+            if row is None or row.status != "evaluated":
+                raise SystemExit(f"{alignment_id}: no evaluated alignment of that id in {ctx.settings.home}")
+            base_id = row.base_model
+        chunks = [Chunk(**r) for r in ctx.blobs.read_jsonl(artifact_key(alignment_id, "chunks.jsonl"))]
+        base, tokenizer = load_catalog_model(ctx, base_id)
+        if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
+            base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
+        with with_adapter(base, ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))) as model:
+            after = _answer_rows(model, tokenizer, items, chunks)
+        results[alignment_id] = compare(base_rows[base_id], after)
+        r = results[alignment_id]
+        print(f"{alignment_id}: {r['before']['accuracy']:.3f} -> {r['after']['accuracy']:.3f} ({r['change']:+.3f})"
+              f"  lost {len(r['lost'])} gained {len(r['gained'])}  sign test p={r['sign_test_p']:.3f}", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"questions": str(args.questions), "items": len(items),
+                                        "alignments": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
