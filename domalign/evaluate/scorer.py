@@ -31,6 +31,7 @@ from domalign.evaluate.metrics import (
 from domalign.models.adapter_scale import grounded_twin
 from domalign.models.fusion import PairFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
+from domalign.models.prefill import grouped_prefill, left_padded
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
 from domalign.retrieval import BM25Index, grounded_question
 
@@ -196,12 +197,8 @@ def generate_answers(
     rows = [p for pair in zip(prompts, memory_prompts, strict=True) for p in pair] if fusion else prompts
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    width = max(len(p) for p in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, ids in enumerate(rows):  # left padding: every prompt ends where generation starts
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        mask[row, width - len(ids) :] = 1
+    input_ids, mask = left_padded(rows, pad)
+    width = input_ids.shape[1]
     config = GenerationConfig(
         do_sample=False,
         max_new_tokens=max_new_tokens,
@@ -213,8 +210,11 @@ def generate_answers(
     extra: dict[str, Any] = {}
     if fusion:
         fuse = PairFusion([(2 * i, 2 * i + 1) for i in range(len(prompts))], [views.memory_weight] * len(prompts))
-        extra = {"logits_processor": LogitsProcessorList([fuse]),
-                 "adapter_names": [views.reader, views.memory] * len(prompts)}
+        names = [views.reader, views.memory] * len(prompts)
+        extra = {"logits_processor": LogitsProcessorList([fuse]), "adapter_names": names}
+        cache = grouped_prefill(model, rows, names, pad)  # closed-book rows are not run at the passages' width
+        if cache is not None:
+            extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
     elif views is not None and views.reader is not None:
         extra = _adapter_kwargs(views.reader, len(rows))
     device = _device(model)

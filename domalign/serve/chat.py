@@ -16,6 +16,7 @@ import torch
 
 from domalign.errors import BadRequest
 from domalign.models.fusion import PairFusion
+from domalign.models.prefill import grouped_prefill, left_padded
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
 
 DEFAULT_MAX_TOKENS = 256
@@ -162,15 +163,18 @@ def generate_rows(
     if params.seed is not None:
         torch.manual_seed(params.seed)
     device = next(model.parameters()).device
-    input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in rows], device=device)
-    mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=device)
+    input_ids, mask = left_padded([r.ids for r in rows], pad)
     extra: dict[str, Any] = {"adapter_names": adapter_names} if adapter_names is not None else {}
     fusion = PairFusion([(r, m) for r, m, _ in pairs], [w for _, _, w in pairs], params.temperature, params.top_p)
-    if pairs:
-        extra["logits_processor"] = LogitsProcessorList([fusion])
     with torch.inference_mode():
+        if pairs:  # grounded rows with closed-book twins: prefill each adapter's rows at their own width
+            extra["logits_processor"] = LogitsProcessorList([fusion])
+            cache = grouped_prefill(model, [r.ids for r in rows], adapter_names or [None] * len(rows), pad)
+            if cache is not None:
+                extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
         out = model.generate(
-            input_ids=input_ids, attention_mask=mask, generation_config=config, tokenizer=tokenizer,
+            input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config,
+            tokenizer=tokenizer,
             streamer=_RowStreamer(rows, stops), stopping_criteria=StoppingCriteriaList([_RowStops(rows, width)]),
             **extra,
         )

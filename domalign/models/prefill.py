@@ -1,0 +1,69 @@
+"""Prompts of very different lengths in one ``generate`` batch, without prefilling the short ones at the long
+ones' width.
+
+A fused grounded answer decodes a reader row (passages + question, hundreds of tokens) beside a memory row
+(the question alone, a few dozen). Left-padded together, every memory row is run at the reader's width in
+the prefill, which doubles its cost for tokens that are then masked out. Filling the cache one adapter group
+at a time, each group at its own width, and laying the groups side by side (shorter rows left-padded with
+masked zeros) gives ``generate`` the same cache for a fraction of the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def left_padded(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)`` of ``rows`` padded on the left, so every row ends where generation starts."""
+    width = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, ids in enumerate(rows):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        mask[row, width - len(ids) :] = 1
+    return input_ids, mask
+
+
+def grouped_prefill(
+    model: Any, rows: Sequence[list[int]], adapters: Sequence[str | None], pad: int
+) -> Any | None:
+    """A cache of every row but its last token, for ``generate`` with :func:`left_padded` ``rows``.
+
+    Rows of one PEFT adapter (``adapters``, one name per row; None: the model as it is) are prefilled together
+    at their own width.
+    ``None`` where this does not apply: a model whose cache is not one plain key/value tensor per layer
+    (sliding windows, state-space layers), or nothing to prefill; ``generate`` then prefills itself.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    width = max(len(ids) for ids in rows) - 1
+    if width < 1 or any(type(layer) is not DynamicLayer for layer in DynamicCache(config=model.config).layers):
+        return None
+    device = next(model.parameters()).device
+    keys: list[torch.Tensor] = []
+    values: list[torch.Tensor] = []
+    for adapter in dict.fromkeys(adapters):
+        members = [row for row, name in enumerate(adapters) if name == adapter]
+        prefixes = [rows[row][:-1] for row in members]
+        if not any(prefixes):
+            continue
+        ids, mask = left_padded(prefixes, pad)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
+        named = {} if adapter is None else {"adapter_names": [adapter] * len(members)}
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    use_cache=True, logits_to_keep=1, **named)
+        layers = out.past_key_values.layers
+        if not keys:
+            keys = [layer.keys.new_zeros((len(rows), *layer.keys.shape[1:2], width, layer.keys.shape[3]))
+                    for layer in layers]
+            values = [layer.values.new_zeros((len(rows), *layer.values.shape[1:2], width, layer.values.shape[3]))
+                      for layer in layers]
+        index, start = torch.tensor(members, device=device), width - ids.shape[1]
+        for layer, key, value in zip(layers, keys, values, strict=True):
+            key[index, :, start:] = layer.keys
+            value[index, :, start:] = layer.values
+    return DynamicCache(ddp_cache_data=list(zip(keys, values, strict=True))) if keys else None
