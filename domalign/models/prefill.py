@@ -57,13 +57,16 @@ def grouped_prefill(
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                     use_cache=True, logits_to_keep=1, **named)
         layers = out.past_key_values.layers
-        if not keys:
-            keys = [layer.keys.new_zeros((len(rows), *layer.keys.shape[1:2], width, layer.keys.shape[3]))
-                    for layer in layers]
-            values = [layer.values.new_zeros((len(rows), *layer.values.shape[1:2], width, layer.values.shape[3]))
-                      for layer in layers]
+        if not keys:  # (rows, heads, width, head size) per layer, zeros where a row is shorter
+            keys = [_widened(layer.keys, len(rows), width) for layer in layers]
+            values = [_widened(layer.values, len(rows), width) for layer in layers]
         index, start = torch.tensor(members, device=device), width - ids.shape[1]
         for layer, key, value in zip(layers, keys, values, strict=True):
             key[index, :, start:] = layer.keys
             value[index, :, start:] = layer.values
     return DynamicCache(ddp_cache_data=list(zip(keys, values, strict=True))) if keys else None
+
+
+def _widened(group: torch.Tensor, rows: int, width: int) -> torch.Tensor:
+    """Zeros shaped like one group's ``(rows, heads, width, head size)`` keys or values, for all rows."""
+    return group.new_zeros((rows, group.shape[1], width, group.shape[3]))
