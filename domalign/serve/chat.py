@@ -152,7 +152,6 @@ def generate_rows(
 
     stops = stop_token_ids(model, tokenizer)
     pad = stops[0]  # a stop token, so the rows generate finishes early read as stopped
-    width = max(len(row.ids) for row in rows)
     sample = params.temperature > 0
     config = GenerationConfig(
         do_sample=sample, temperature=params.temperature if sample else None,
@@ -164,6 +163,7 @@ def generate_rows(
         torch.manual_seed(params.seed)
     device = next(model.parameters()).device
     input_ids, mask = left_padded([r.ids for r in rows], pad)
+    width = input_ids.shape[1]
     extra: dict[str, Any] = {"adapter_names": adapter_names} if adapter_names is not None else {}
     fusion = PairFusion([(r, m) for r, m, _ in pairs], [w for _, _, w in pairs], params.temperature, params.top_p)
     with torch.inference_mode():

@@ -10,7 +10,7 @@ owns the model, and turned into items here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from importlib.resources import files
 
 from domalign.domain import TrainExample
@@ -30,3 +30,33 @@ def replay_items(prompts: Sequence[str], answers: Sequence[str | None]) -> list[
         for prompt, answer in zip(prompts, answers, strict=True)
         if answer and answer.strip()
     ]
+
+
+def collect_replay(
+    prompts: Sequence[str],
+    wanted: int,
+    known: MutableMapping[str, str | None],
+    answer: Callable[[list[str]], list[str | None]],
+    batch: int,
+    saved: Callable[[int], None] = lambda _found: None,
+) -> list[TrainExample]:
+    """Up to ``wanted`` replay items, answering the pool's prompts in order, a batch at a time.
+
+    ``known`` holds answers from earlier jobs (the same base model answers the same prompt the
+    same way) and gets the new ones; ``saved(found)`` is called after each answered batch so
+    the caller can store them and report progress. At most twice ``wanted`` prompts (one batch
+    at least) are tried: a model whose answers are mostly cut off (a tiny or random one) must not
+    answer the whole pool for nothing.
+    """
+    tried = list(prompts[: max(2 * wanted, batch)])
+    found: list[TrainExample] = []
+    for end in range(batch, len(tried) + batch, batch):
+        if len(found) >= wanted:
+            break
+        missing = [p for p in tried[:end] if p not in known]
+        if missing:
+            known.update(zip(missing, answer(missing), strict=True))
+        found = replay_items(tried[:end], [known[p] for p in tried[:end]])
+        if missing:
+            saved(len(found))
+    return found[:wanted]

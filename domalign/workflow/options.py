@@ -26,11 +26,12 @@ class SynthesisOptions(BaseModel):
     )
     include_sentences: bool = Field(default=True, description="Add every sentence alone as a raw passage.")
     replay_items: int = Field(
-        default=80, ge=0, le=400,
+        default=400, ge=0, le=400,
         description="General instructions answered by the base model itself and mixed in, so the aligned "
         "model keeps its general behaviour (0 leaves them out; needs a chat template); at most `replay_share` "
-        "of the other training items. The package ships 397, the first 80 of them the ones of the runs in "
-        "docs/quality.md; answers cut off at 96 tokens are left out.",
+        "of the other training items. The package ships 397 (the first 80 were the default until the "
+        "thirteenth session, see docs/quality.md); answers cut off at 96 tokens are left out, and at most "
+        "twice the number wanted are generated.",
     )
     replay_share: float = Field(
         default=0.05, ge=0, le=1, description="Cap on replay items as a share of the document-derived items."

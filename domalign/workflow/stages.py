@@ -122,7 +122,7 @@ class Synthesize:
         corpus waits for a few answers, not all of them. Answers depend only on the base model and
         the prompt: they are kept per prompt in the blob store and generated once per base model.
         """
-        from domalign.synth.replay import replay_items, replay_prompts
+        from domalign.synth.replay import collect_replay, replay_prompts
 
         prompts = replay_prompts(job.spec.options.synthesis.replay_items)
         source = get_base_model(job.ctx, job.spec.base_model).source
@@ -130,18 +130,13 @@ class Synthesize:
         key = f"replay-answers/{digest.hexdigest()[:32]}.json"
 
         def items(wanted: int) -> list[TrainExample]:
-            answers: dict[str, str | None] = job.ctx.blobs.read_json(key) if job.ctx.blobs.exists(key) else {}
-            found: list[TrainExample] = []
-            for end in range(SELF_BATCH, len(prompts) + SELF_BATCH, SELF_BATCH):
-                if len(found) >= wanted:
-                    break
-                missing = [p for p in prompts[:end] if p not in answers]
-                if missing:
-                    answers.update(zip(missing, _base_answers(job, missing), strict=True))
-                    job.ctx.blobs.write_json(key, answers)
-                found = replay_items(prompts[:end], [answers[p] for p in prompts[:end]])
-                job.report("synthesize", 0.3 * min(len(found) / max(wanted, 1), 1.0))
-            return found[:wanted]
+            known: dict[str, str | None] = job.ctx.blobs.read_json(key) if job.ctx.blobs.exists(key) else {}
+
+            def saved(found: int) -> None:
+                job.ctx.blobs.write_json(key, known)
+                job.report("synthesize", 0.3 * min(found / max(wanted, 1), 1.0))
+
+            return collect_replay(prompts, wanted, known, lambda batch: _base_answers(job, batch), SELF_BATCH, saved)
 
         return items
 
