@@ -348,6 +348,9 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
     # Prompted items rendered with the chat template as ours renders them; raw text as a prompt-less item.
     rows = [dict(zip(("prompt", "completion"), render_chat(tokenizer, ex.prompt, ex.completion), strict=True))
             if ex.prompt is not None else {"prompt": "", "completion": ex.completion} for ex in examples]
+    if args.same_batches:  # our first epoch's batches in our order, read in sequence
+        rows = [rows[i] for i in _our_batch_order(tokenizer, examples, args)]
+        sft.train_sampling_strategy = "sequential"
     trainer = SFTTrainer(model=model, args=sft, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=[StepEnd()])
     trainer.remove_callback(PrinterCallback)  # a dict per step; the summary is printed at the end
@@ -359,6 +362,21 @@ def run_trl(model, tokenizer, examples, args, work: Path) -> Run:
         vars(model).pop("forward", None)
     model.eval()
     return replace(run, **heldout_loss(model, tokenizer, work / "trl-adapter", args.heldout, args.max_seq_len))
+
+
+def _our_batch_order(tokenizer, examples, args) -> list[int]:
+    """The examples of our first ``args.steps`` batches (seed ``args.seed``, packed: random batches), in order."""
+    from domalign.train.data import encode_example, epoch_batches
+
+    config = TrainingConfig(max_seq_len=args.max_seq_len)
+    encoded = [encode_example(tokenizer, ex, config) for ex in examples]
+    if any(item is None for item in encoded):  # ours would drop it, and its batches would not index these rows
+        raise SystemExit("--same-batches needs every example to keep an answer within --max-seq-len")
+    lengths = [len(item.input_ids) for item in encoded]
+    batches = epoch_batches(lengths, args.batch_size, seed=args.seed, epoch=0, mega_batch=1)[: args.steps]
+    if len(batches) < args.steps or any(len(batch) != args.batch_size for batch in batches):
+        raise SystemExit("--same-batches needs --steps within one epoch of full batches")
+    return [i for batch in batches for i in batch]
 
 
 TRAINERS = {"ours": run_ours, "trl": run_trl}
@@ -436,6 +454,9 @@ def main() -> None:
                         help="our trainer's compile_layers (TRL keeps its default: no torch.compile)")
     parser.add_argument("--trainers", default="ours,trl", type=lambda v: v.split(","),
                         help="which to run, comma-separated: ours, trl")
+    parser.add_argument("--same-batches", action="store_true",
+                        help="TRL trains on our batches in our order (a sequential sampler) instead of drawing its "
+                        "own: the two trainers then differ only in how they take a step")
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
                         help="after the measured repeats, one more run of ours, outside the results, that prints this "
                         "many operators of a profile of its steps 3-5")

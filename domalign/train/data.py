@@ -203,16 +203,25 @@ def epoch_batches(
     lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, mega_batch: int = MEGA_BATCH
 ) -> list[list[int]]:
     """Shuffle, sort by length inside groups of ``mega_batch`` batches (less padding), then shuffle the
-    batches. ``mega_batch=1`` gives random batches, for packed rows, which have no padding to save."""
+    batches. ``mega_batch=1`` gives random batches, for packed rows, which have no padding to save.
+
+    The short batch (the remainder, when the examples do not divide into batches) closes the epoch, as
+    a sampler's last batch does: shuffled in, a batch of one example would take a full step of its own
+    anywhere in the run (the learning rate is highest early on), and a run stopped mid-epoch would
+    see fewer examples per step than it should.
+    """
     rng = random.Random(f"{seed}:epoch:{epoch}")
     order = list(range(len(lengths)))
     rng.shuffle(order)
+    full = len(order) - len(order) % batch_size
     span = batch_size * mega_batch
     batches: list[list[int]] = []
-    for start in range(0, len(order), span):
-        group = sorted(order[start : start + span], key=lambda i: lengths[i], reverse=True)
+    for start in range(0, full, span):
+        group = sorted(order[start : min(start + span, full)], key=lambda i: lengths[i], reverse=True)
         batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
     rng.shuffle(batches)
+    if full < len(order):
+        batches.append(sorted(order[full:], key=lambda i: lengths[i], reverse=True))
     return batches
 
 

@@ -190,6 +190,16 @@ def test_random_batches_for_packing_cover_every_example_once_and_mix_lengths():
     assert batches == epoch_batches(lengths, 2, seed=3, epoch=0, mega_batch=1)
 
 
+def test_the_short_remainder_batch_closes_every_epoch():
+    lengths = list(range(5, 5 + 17))  # 17 examples in batches of 4: one left over
+    for mega_batch in (1, 50):
+        for epoch in range(20):
+            batches = epoch_batches(lengths, 4, seed=1, epoch=epoch, mega_batch=mega_batch)
+            assert sorted(i for batch in batches for i in batch) == list(range(17))
+            assert [len(batch) for batch in batches] == [4, 4, 4, 4, 1]
+    assert len({epoch_batches(lengths, 4, seed=1, epoch=e)[-1][0] for e in range(20)}) > 1  # not always the same one
+
+
 def test_packed_rows_are_balanced_and_never_split_an_item():
     items = [Encoded([1] * n, [1] * n) for n in (30, 200, 120, 90, 60, 250)]
     rows = packed_rows(items, row_tokens=256)  # 750 tokens: three rows
