@@ -29,9 +29,8 @@ class SynthesisOptions(BaseModel):
         default=400, ge=0, le=400,
         description="General instructions answered by the base model itself and mixed in, so the aligned "
         "model keeps its general behaviour (0 leaves them out; needs a chat template); at most `replay_share` "
-        "of the other training items. The package ships 397 (the first 80 were the default until the "
-        "thirteenth session, see docs/quality.md); answers cut off at 96 tokens are left out, and at most "
-        "twice the number wanted are generated.",
+        "of the other training items. The package ships 397; answers cut off at 96 tokens are left out, and "
+        "at most twice the number wanted are generated (docs/quality.md measures 80 against 400).",
     )
     replay_share: float = Field(
         default=0.05, ge=0, le=1, description="Cap on replay items as a share of the document-derived items."
