@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("alignment_id")
     parser.add_argument("--scales", default="0,0.5,1", help="comma-separated LoRA scales, 0 to 1")
     parser.add_argument("--memory-weight", type=float, help="closed-book view's weight (default: the alignment's)")
-    parser.add_argument("--out", type=Path, help="write the rows as JSON here too")
+    parser.add_argument("--out", type=Path, help="write the rows, with each question's answer, as JSON here too")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
 
@@ -57,10 +57,11 @@ def main() -> None:
     with with_adapter(base, ctx.blobs.fetch(artifact_key(args.alignment_id, "adapter"))) as model:
         for scale in scales:
             started = time.monotonic()
-            summary = evaluate_model(model, tokenizer, items, chunks, grounded=True, passages_per_question=passages,
-                                     adapter_scale=scale, memory_weight=weight).summary
-            seconds = round(time.monotonic() - started, 1)
-            rows.append({"scale": scale, "memory_weight": weight, **asdict(summary), "seconds": seconds})
+            report = evaluate_model(model, tokenizer, items, chunks, grounded=True, passages_per_question=passages,
+                                    adapter_scale=scale, memory_weight=weight)
+            summary, seconds = report.summary, round(time.monotonic() - started, 1)
+            rows.append({"scale": scale, "memory_weight": weight, **asdict(summary), "seconds": seconds,
+                         "results": [asdict(r) for r in report.results]})
             print(f"scale {scale:4.2f}  memory weight {weight:4.2f}  accuracy {summary.accuracy:.3f}"
                   f"  violations {summary.domain_violations:3d}  ({seconds} s)", flush=True)
     if args.out:

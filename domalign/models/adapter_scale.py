@@ -2,16 +2,19 @@
 
 An adapter trained mostly on closed-book items pulls answers toward what it
 memorized and toward continuing raw text; with the right passage in front of
-the question that pull costs answers the base model reads off correctly. At
-half strength the model keeps its domain knowledge and answer style and defers
-more to the passages (docs/quality.md: grounded accuracy 0.830 → 0.850 on the
-probes, where 0.5 was chosen, then 0.508 → 0.592 and 0.259 → 0.326 on the two
-question sets that played no part in the choice). What the half-strength
-reader loses in memory the full adapter, answering without the passages, gives
-back: the two views decode as one answer at ``grounded_memory_weight``
-(``domalign.models.fusion``). Evaluation and grounded chat use the same scale
-and weight, read from the adapter's own ``training_config.json`` so they travel
-with the adapter.
+the question that pull costs answers the base model reads off correctly. So a
+grounded answer has two views: a *reader* (the passages and the question, the
+adapter at ``grounded_adapter_scale``) and a *memory* (the question alone, the
+adapter as trained), decoded as one answer at ``grounded_memory_weight``
+(``domalign.models.fusion``). By default the base model reads (scale 0): fused
+so, it answered better than the adapter at half strength where the adapter
+remembers little (natural questions on fictional documents: 0.542 → 0.625 and
+0.608 → 0.642) and about as well where it remembers much (the probes: 0.860 →
+0.850, 0.845 → 0.840), and it needs no scaled copy of the adapter: its rows run
+as PEFT's ``__base__`` (docs/quality.md). Between 0 and 1 a scaled copy (the
+*twin*) reads. Evaluation and
+grounded chat use the same scale and weight, read from the adapter's own
+``training_config.json`` so they travel with the adapter.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from domalign.train.config import TrainingConfig
 
 DEFAULT_GROUNDED_SCALE = TrainingConfig.model_fields["grounded_adapter_scale"].default
 DEFAULT_MEMORY_WEIGHT = TrainingConfig.model_fields["grounded_memory_weight"].default
+
+BASE_MODEL = "__base__"
+"""PEFT's name, in a batch's per-row ``adapter_names``, for rows that run the base model without any adapter."""
 
 GROUNDED_TWIN = "@grounded"
 """Suffix of the second copy of an adapter that reads passages at its grounded scale (PEFT scales per
@@ -61,6 +67,12 @@ def set_lora_scale(model: Any, adapter: str, scale: float) -> None:
         layer.set_scale(adapter, scale)
 
 
+def active_adapter(model: Any) -> str | None:
+    """The name of ``model``'s active LoRA adapter; None for a model without one."""
+    active = getattr(model, "active_adapters", None) if lora_layers(model) else None
+    return active[0] if active else None
+
+
 @contextmanager
 def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
     """``(twin, adapter)``: the active adapter copied at ``scale`` as a second adapter for the duration.
@@ -69,13 +81,12 @@ def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
     (adapter as trained, without) in one batch. ``None`` for a model without
     LoRA layers. The twin is deleted afterwards and the active adapter kept.
     """
-    active = getattr(model, "active_adapters", None) if lora_layers(model) else None
-    if not active:
+    adapter = active_adapter(model)
+    if adapter is None:
         yield None
         return
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-    adapter = active[0]
     twin = adapter + GROUNDED_TWIN
     frozen = not any(p.requires_grad for p in model.parameters())  # loaded for inference: keep it so
     model.add_adapter(twin, model.peft_config[adapter])

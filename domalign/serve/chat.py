@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from domalign.errors import BadRequest
+from domalign.models.adapter_scale import BASE_MODEL
 from domalign.models.fusion import PairFusion
 from domalign.models.prefill import grouped_prefill, left_padded
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
@@ -201,12 +202,12 @@ def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> li
         for _ in range(entry.params.n):
             rows.append(Row(ids, max_new, entry.cancel, entry.streamer))
             owners.append(index)
-            names.append(entry.adapter or "__base__")
+            names.append(entry.adapter or BASE_MODEL)
             if entry.memory is not None:
                 pairs.append((len(rows) - 1, len(rows), entry.memory.weight))
                 rows.append(Row(memory_ids, max_new, entry.cancel))
                 owners.append(None)  # answers nothing of its own
-                names.append(entry.memory.adapter or "__base__")
+                names.append(entry.memory.adapter or BASE_MODEL)
     tokens, picked = generate_rows(model, tokenizer, rows, requests[0].params,
                                    names if _has_adapters(model) else None, pairs)
     stops = stop_token_ids(model, tokenizer)

@@ -37,7 +37,7 @@ class LoadedBase:
     tokenizer: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: set[str] = field(default_factory=set)
-    twins: set[str] = field(default_factory=set)  # adapters with a grounded twin (scale below 1)
+    grounded_scales: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_adapter_scale
     memory_weights: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_memory_weight
     batcher: Batcher | None = None
 
@@ -64,9 +64,17 @@ class LoadedBase:
         return Memory(request.closed_book, request.adapter_id, weight)
 
     def _peft_name(self, request: Request) -> str | None:
-        if request.grounded and request.adapter_id in self.twins:
-            return request.adapter_id + GROUNDED_TWIN
-        return request.adapter_id
+        """The adapter a request's rows run with: a grounded one reads at the adapter's grounded scale, which
+        at 0 is the base model (None) and between 0 and 1 the adapter's scaled twin."""
+        scale = self.grounded_scales.get(request.adapter_id or "", 1.0)
+        if not request.grounded or scale == 1.0:
+            return request.adapter_id
+        return None if scale == 0.0 else request.adapter_id + GROUNDED_TWIN
+
+
+def _has_twin(grounded_scale: float) -> bool:
+    """At 1 the adapter itself reads passages and at 0 the base model does; in between a scaled copy."""
+    return 0.0 < grounded_scale < 1.0
 
 
 class ServingEngine:
@@ -110,7 +118,7 @@ class ServingEngine:
 
     def add_adapter(self, base_id: str, adapter_id: str, adapter_dir: Path) -> None:
         """Load an adapter next to its base (idempotent), and its grounded twin when its grounded scale is
-        below 1."""
+        strictly between 0 and 1."""
         from peft import PeftModel
 
         from domalign.models.adapter_scale import grounded_memory_weight, grounded_scale, set_lora_scale
@@ -124,10 +132,10 @@ class ServingEngine:
             else:
                 base.model = PeftModel.from_pretrained(base.model, str(adapter_dir), adapter_name=adapter_id)
             scale = grounded_scale(adapter_dir)
-            if scale != 1.0:
+            if _has_twin(scale):
                 base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id + GROUNDED_TWIN)
                 set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
-                base.twins.add(adapter_id)
+            base.grounded_scales[adapter_id] = scale
             base.memory_weights[adapter_id] = grounded_memory_weight(adapter_dir)
             base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
@@ -140,8 +148,8 @@ class ServingEngine:
             return
         with base.lock:
             base.adapters.discard(adapter_id)
-            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if adapter_id in base.twins else [])
-            base.twins.discard(adapter_id)
+            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if _has_twin(base.grounded_scales[adapter_id]) else [])
+            base.grounded_scales.pop(adapter_id)
             base.memory_weights.pop(adapter_id, None)
             if base.adapters:
                 if base.model.active_adapter in names:

@@ -61,7 +61,7 @@ def test_the_scale_and_weight_travel_in_the_adapters_training_config(tmp_path):
     (tmp_path / "training_config.json").write_text(config.model_dump_json())
     assert (grounded_scale(tmp_path), grounded_memory_weight(tmp_path)) == (0.25, 0.75)
     (tmp_path / "training_config.json").write_text(json.dumps({"lora_r": 16}))  # saved before the options
-    assert grounded_scale(tmp_path) == DEFAULT_GROUNDED_SCALE == 0.5
+    assert grounded_scale(tmp_path) == DEFAULT_GROUNDED_SCALE == 0.0
     assert grounded_memory_weight(tmp_path) == DEFAULT_MEMORY_WEIGHT == 0.5
     assert (grounded_scale(None), grounded_memory_weight(None)) == (1.0, 0.0)  # no adapter: nothing to change
 
@@ -92,8 +92,9 @@ GROUNDED = [{"role": "user", "content": "Answer from these passages.\n\n[1] Mira
                                         "Question: Who runs the ferry?"}]
 
 
-def test_the_engine_answers_grounded_requests_with_the_scaled_twin(tiny_model_dir, tmp_path):
-    """Closed-book, grounded and base requests in one batch: at scale 0 the grounded row is the base model's."""
+def test_the_engine_answers_grounded_requests_at_the_adapters_grounded_scale(tiny_model_dir, tmp_path):
+    """Closed-book, grounded and base requests in one batch: at scale 0 the grounded row is the base model's,
+    with no copy of the adapter; between 0 and 1 a scaled twin is loaded beside it and unloaded with it."""
     from domalign.serve.batching import Request
     from domalign.serve.chat import ChatParams
 
@@ -105,11 +106,18 @@ def test_the_engine_answers_grounded_requests_with_the_scaled_twin(tiny_model_di
                                                                              (None, False))])
         assert closed.text != base.text  # the adapter changes the answer, so the next check can fail
         assert (grounded.text, grounded.confidence) == (base.text, base.confidence)
+        peft_model = engine._base("tiny").model
+        assert set(peft_model.peft_config) == {"a1"}  # the base model reads: no twin
         engine.remove_adapter("tiny", "a1")
+        config = TrainingConfig(grounded_adapter_scale=0.5)
+        (tmp_path / "adapter" / "training_config.json").write_text(config.model_dump_json())
         engine.add_adapter("tiny", "a2", tmp_path / "adapter")
         engine.remove_adapter("tiny", "a3")  # never loaded: nothing happens
-        peft_model = engine._base("tiny").model
-        assert set(peft_model.peft_config) == {"a2", "a2" + GROUNDED_TWIN}  # a1 and its twin are gone
+        peft_model = engine._base("tiny").model  # removing the last adapter gave back the plain model
+        assert set(peft_model.peft_config) == {"a2", "a2" + GROUNDED_TWIN}  # a1 is gone; a2 at 0.5 has a twin
+        engine.add_adapter("tiny", "a4", tmp_path / "adapter")
+        engine.remove_adapter("tiny", "a2")
+        assert set(peft_model.peft_config) == {"a4", "a4" + GROUNDED_TWIN}  # a2's twin went with it
     finally:
         engine.close()
 

@@ -255,3 +255,11 @@ def test_grounded_answers_fuse_the_reader_and_the_memory(tiny, trained_lora) -> 
     for h, c, b in zip(half[: len(MC)], closed, base_reading, strict=False):  # choices: the mean of both scores
         assert h.scores == pytest.approx([(x + y) / 2 for x, y in zip(c.scores, b.scores, strict=True)], abs=1e-4)
     assert set(trained_lora.peft_config) == {"default"}  # the reading twin is gone
+
+
+def test_batches_hold_one_kind_each_shortest_prompt_first() -> None:
+    from domalign.evaluate.scorer import _plan
+
+    items = [FREEFORM[0], MC[0], FREEFORM[1], MC[1], MC[2]]
+    passages = [["a long passage " * 20], [], ["short"], ["x" * 500], []]
+    assert _plan(items, passages, batch_size=2) == [("mc", [1, 4]), ("mc", [3]), ("freeform", [2, 0])]
