@@ -33,6 +33,7 @@ class SynthesisConfig:
     shuffled_per_chunk: int = 2  # raw renderings of each chunk with its sentences reordered
     include_sentences: bool = True  # each sentence alone as a raw passage
     replay_share: float = 0.05  # replay items at most this share of the other items
+    replay_repeats: int = 1  # copies of each replay item, to reach the share with fewer answers
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
     grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
@@ -73,9 +74,9 @@ def synthesize(
     that contain one of its questions are dropped, as are any that contain a
     generated question or one of ``exclude_questions`` (other evaluation sets).
     ``extra_train`` (e.g. teacher items) joins the set before that filter, and
-    so do the items ``replay(n)`` returns, asked for ``n`` = ``config.replay_share``
-    of the document items (on a small corpus a fixed number of general items would
-    crowd the domain out, and fewer answers need generating).
+    so do the items ``replay(n)`` returns, ``config.replay_repeats`` copies of each, for
+    ``config.replay_share`` of the document items in all (on a small corpus a fixed number
+    of general items would crowd the domain out, and fewer answers need generating).
     Raises ``InvalidInput`` when the chunks hold no fact.
     """
     facts = _facts(chunks)
@@ -90,7 +91,8 @@ def synthesize(
     train = _training_items(chunks, facts, phrasings, held_out, pools, config) + list(extra_train)
     wanted = math.ceil(config.replay_share * len(train))
     if replay is not None and wanted:
-        train += list(replay(wanted))[:wanted]
+        distinct = math.ceil(wanted / config.replay_repeats)
+        train += (list(replay(distinct))[:distinct] * config.replay_repeats)[:wanted]
     dropped = leaked(train, [b.question for b in bench] + list(exclude_questions))
     train = [ex for i, ex in enumerate(train) if i not in dropped]
     train = _sample(train, config)

@@ -238,3 +238,21 @@ def test_replay_is_asked_for_a_share_of_the_document_items_only():
     asked.clear()
     none = synthesize(CHUNKS, num_benchmark=4, replay=answers, config=SynthesisConfig(replay_share=0.0))
     assert not [ex for ex in none.train if ex.kind == "replay"] and asked == []  # nothing generated for nothing
+
+
+def test_replay_repeats_reach_the_share_with_half_the_answers():
+    replay = [TrainExample(f"General question {i}?", "An answer.", "replay") for i in range(500)]
+    asked: list[int] = []
+
+    def answers(wanted: int) -> list[TrainExample]:
+        asked.append(wanted)
+        return replay
+
+    once = synthesize(CHUNKS, num_benchmark=4, replay=answers, config=SynthesisConfig(replay_share=0.5))
+    twice = synthesize(CHUNKS, num_benchmark=4, replay=answers,
+                       config=SynthesisConfig(replay_share=0.5, replay_repeats=2))
+    kept_once = [ex for ex in once.train if ex.kind == "replay"]
+    kept_twice = [ex for ex in twice.train if ex.kind == "replay"]
+    assert len(kept_twice) == len(kept_once) > 2  # the same share of the training set
+    assert asked == [len(kept_once), (len(kept_once) + 1) // 2]  # from half as many answers
+    assert set(kept_twice) == set(replay[: asked[1]]) and all(kept_twice.count(ex) <= 2 for ex in kept_twice)
