@@ -4,8 +4,9 @@
 
 Reads the alignment's adapter, corpus and benchmark from the local home (``DOMALIGN_HOME``, default
 ``~/.domalign``) and scores the benchmark with the retrieved passages in the prompt, as the evaluate stage
-scores its grounded column, once per LoRA scale: 0 is the base model reading the passages (the RAG row), 1
-the adapter as trained, and the alignment's own ``training.grounded_adapter_scale`` what its report shows.
+scores its grounded column, once per LoRA scale of the reader: 0 is the base model reading the passages (the
+default; with ``--memory-weight 0`` the RAG row), 1 the adapter as trained, and the alignment's own
+``training.grounded_adapter_scale`` what its report shows.
 ``--memory-weight`` fuses in the closed-book view at that weight (``training.grounded_memory_weight``; the
 alignment's own when not given, 0 for the passages alone); at scale 0 with weight 0 the adapter plays no part.
 Choose a scale on one benchmark and check it on others: a scale picked on the set it is reported on says
