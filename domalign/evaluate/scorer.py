@@ -76,7 +76,7 @@ def grounded_views(model: Any, grounded: bool, adapter_scale: float, memory_weig
     if adapter_scale == 0.0:
         yield Views(BASE_MODEL, adapter if memory_weight > 0.0 else None, memory_weight)
         return
-    with grounded_twin(model, adapter_scale) as (twin, _):
+    with grounded_twin(model, adapter, adapter_scale) as twin:
         yield Views(twin, adapter if memory_weight > 0.0 else None, memory_weight)
 
 
@@ -138,8 +138,9 @@ def score_continuations(
             mask[row, : len(ids)] = 1
         logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False,
                        logits_to_keep=width - skipped, **_adapter_kwargs(adapter, len(batch))).logits
+        offset = width - logits.shape[1]  # `skipped`, or 0 from a model that returns every position
         for row, (ids, start) in enumerate(batch):
-            logprobs = torch.log_softmax(logits[row, start - 1 - skipped : len(ids) - 1 - skipped].float(), dim=-1)
+            logprobs = torch.log_softmax(logits[row, start - 1 - offset : len(ids) - 1 - offset].float(), dim=-1)
             targets = torch.tensor(ids[start:], device=logprobs.device)
             scores.append(logprobs.gather(1, targets[:, None]).mean().item())
     return scores

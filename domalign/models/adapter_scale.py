@@ -6,15 +6,12 @@ the question that pull costs answers the base model reads off correctly. So a
 grounded answer has two views: a *reader* (the passages and the question, the
 adapter at ``grounded_adapter_scale``) and a *memory* (the question alone, the
 adapter as trained), decoded as one answer at ``grounded_memory_weight``
-(``domalign.models.fusion``). By default the base model reads (scale 0): fused
-so, it answered better than the adapter at half strength where the adapter
-remembers little (natural questions on fictional documents: 0.542 → 0.625 and
-0.608 → 0.642) and about as well where it remembers much (the probes: 0.860 →
-0.850, 0.845 → 0.840), and it needs no scaled copy of the adapter: its rows run
-as PEFT's ``__base__`` (docs/quality.md). Between 0 and 1 a scaled copy (the
-*twin*) reads. Evaluation and
-grounded chat use the same scale and weight, read from the adapter's own
-``training_config.json`` so they travel with the adapter.
+(``domalign.models.fusion``). By default the base model reads (scale 0): its
+rows run as PEFT's ``__base__``, and what the adapter learned comes in through
+the memory (docs/quality.md compares scales). Between 0 and 1 a scaled copy of
+the adapter, its *twin*, reads. Evaluation and grounded chat use the same scale
+and weight, read from the adapter's own ``training_config.json`` so they travel
+with the adapter; an adapter saved without them gets the current defaults.
 """
 
 from __future__ import annotations
@@ -74,17 +71,13 @@ def active_adapter(model: Any) -> str | None:
 
 
 @contextmanager
-def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
-    """``(twin, adapter)``: the active adapter copied at ``scale`` as a second adapter for the duration.
+def grounded_twin(model: Any, adapter: str, scale: float) -> Iterator[str]:
+    """The name of a copy of ``adapter`` at ``scale``, a second adapter of ``model`` for the duration.
 
     Grounded evaluation decodes the reader (twin, with passages) and the memory
-    (adapter as trained, without) in one batch. ``None`` for a model without
-    LoRA layers. The twin is deleted afterwards and the active adapter kept.
+    (adapter as trained, without) in one batch; PEFT scales per adapter, not per
+    row. The twin is deleted afterwards and ``adapter`` left active.
     """
-    adapter = active_adapter(model)
-    if adapter is None:
-        yield None
-        return
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     twin = adapter + GROUNDED_TWIN
@@ -95,7 +88,7 @@ def grounded_twin(model: Any, scale: float) -> Iterator[tuple[str, str] | None]:
         set_lora_scale(model, twin, scale)
         model.train(model.training)  # the twin's new dropout modules start in training mode
         model.set_adapter(adapter, inference_mode=frozen)
-        yield twin, adapter
+        yield twin
     finally:
         model.delete_adapter(twin)
         model.set_adapter(adapter, inference_mode=frozen)

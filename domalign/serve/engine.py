@@ -144,12 +144,14 @@ class ServingEngine:
     def remove_adapter(self, base_id: str, adapter_id: str) -> None:
         """Free an adapter's weights; the base stays loaded for its other adapters and base requests."""
         base = self._bases.get(base_id)
-        if base is None or adapter_id not in base.adapters:
+        if base is None:
             return
         with base.lock:
+            if adapter_id not in base.adapters:  # never loaded, or removed meanwhile
+                return
             base.adapters.discard(adapter_id)
-            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if _has_twin(base.grounded_scales[adapter_id]) else [])
-            base.grounded_scales.pop(adapter_id)
+            scale = base.grounded_scales.pop(adapter_id)
+            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if _has_twin(scale) else [])
             base.memory_weights.pop(adapter_id, None)
             if base.adapters:
                 if base.model.active_adapter in names:

@@ -40,6 +40,10 @@ class SynthesisConfig:
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
     max_train_items: int | None = None  # sample down to this many items
 
+    def __post_init__(self) -> None:
+        if self.replay_repeats < 1:
+            raise ValueError(f"replay_repeats is {self.replay_repeats}; each replay item appears at least once")
+
 
 @dataclass
 class SynthesisResult:

@@ -66,10 +66,9 @@ class TrainingConfig(BaseModel):
     grounded_adapter_scale: float = Field(
         0.0, ge=0, le=1,
         description="Strength of the adapter in the view that reads retrieved passages (grounded chat and the "
-        "grounded evaluation): 1 reads as trained, 0 as the base model, which reads passages best, while the "
-        "closed-book view (`grounded_memory_weight`) brings in what the adapter learned; fused so, 0 beat 0.5 on "
-        "the five stored alignments of the three quality benchmarks taken together (docs/quality.md). Saved with "
-        "the adapter.",
+        "grounded evaluation): 1 reads as trained, 0 as the base model, which an adapter trained on closed-book "
+        "items does not misread, while the closed-book view (`grounded_memory_weight`) brings in what the adapter "
+        "learned (docs/quality.md compares scales). Saved with the adapter.",
     )
     grounded_memory_weight: float = Field(
         0.5, ge=0, le=1,

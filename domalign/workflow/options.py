@@ -38,8 +38,8 @@ class SynthesisOptions(BaseModel):
     replay_repeats: int = Field(
         default=1, ge=1, le=4,
         description="Copies of each replay item in the training set, so that `replay_share` can be reached with "
-        "fewer answered instructions than it asks for (the embedded model answers 284 of the 397 within the "
-        "cut-off).",
+        "fewer answered instructions than it asks for (answers cut off at the limit are left out); more than a "
+        "few copies would teach those answers by heart.",
     )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
     grounded_per_chunk: int = Field(

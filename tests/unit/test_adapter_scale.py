@@ -15,6 +15,7 @@ from domalign.models.adapter_scale import (
     grounded_memory_weight,
     grounded_scale,
     grounded_twin,
+    lora_layers,
 )
 from domalign.models.loader import load_base_model
 from domalign.train.config import TrainingConfig
@@ -39,21 +40,15 @@ def test_the_twin_at_scale_zero_is_the_base_model_and_goes_away_after(model_and_
     with model.disable_adapter():
         base = _logits(model, ids)
     assert not torch.allclose(trained, base)  # the adapter changes the answer, so the checks below can fail
-    with grounded_twin(model, 0.0) as (twin, adapter):
-        assert (twin, adapter) == ("default" + GROUNDED_TWIN, "default")
+    with grounded_twin(model, "default", 0.0) as twin:
+        assert twin == "default" + GROUNDED_TWIN
         assert torch.allclose(_logits(model, ids, twin), base, atol=1e-6)
-        assert torch.equal(_logits(model, ids, adapter), trained)  # the adapter itself is untouched
-    with grounded_twin(model, 0.5) as (twin, _):
+        assert torch.equal(_logits(model, ids, "default"), trained)  # the adapter itself is untouched
+    with grounded_twin(model, "default", 0.5) as twin:
         half = _logits(model, ids, twin)
     assert not torch.allclose(half, base) and not torch.allclose(half, trained)
     assert set(model.peft_config) == {"default"} and model.active_adapters == ["default"]
     assert torch.equal(_logits(model, ids), trained)
-
-
-def test_a_plain_model_has_no_twin(tiny_model_dir, tmp_path):
-    model, _ = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache")
-    with grounded_twin(model, 0.0) as names:
-        assert names is None
 
 
 def test_the_scale_and_weight_travel_in_the_adapters_training_config(tmp_path):
@@ -111,10 +106,14 @@ def test_the_engine_answers_grounded_requests_at_the_adapters_grounded_scale(tin
         engine.remove_adapter("tiny", "a1")
         config = TrainingConfig(grounded_adapter_scale=0.5)
         (tmp_path / "adapter" / "training_config.json").write_text(config.model_dump_json())
+        assert not lora_layers(engine._base("tiny").model)  # removing the last adapter gave back the plain model
         engine.add_adapter("tiny", "a2", tmp_path / "adapter")
         engine.remove_adapter("tiny", "a3")  # never loaded: nothing happens
-        peft_model = engine._base("tiny").model  # removing the last adapter gave back the plain model
+        peft_model = engine._base("tiny").model
         assert set(peft_model.peft_config) == {"a2", "a2" + GROUNDED_TWIN}  # a1 is gone; a2 at 0.5 has a twin
+        grounded_a2 = Request("a2", params, grounded=True)
+        assert engine._base("tiny")._peft_name(grounded_a2) == "a2" + GROUNDED_TWIN
+        assert _answers(engine, [grounded_a2])[0].completion_tokens > 0  # the twin answers
         engine.add_adapter("tiny", "a4", tmp_path / "adapter")
         engine.remove_adapter("tiny", "a2")
         assert set(peft_model.peft_config) == {"a4", "a4" + GROUNDED_TWIN}  # a2's twin went with it
@@ -160,7 +159,7 @@ def test_the_twin_keeps_the_models_eval_mode_and_its_frozen_weights(tiny_model_d
     model, _ = load_base_model(str(tiny_model_dir), cache_dir=tmp_path / "cache2")
     loaded = PeftModel.from_pretrained(model, str(tmp_path / "adapter")).eval()
     ids = tokenizer("ferry", return_tensors="pt").input_ids
-    with grounded_twin(loaded, 1.0) as (twin, adapter):
+    with grounded_twin(loaded, "default", 1.0) as twin:
         assert not any(m.training for m in loaded.modules())
-        assert torch.allclose(_logits(loaded, ids, twin), _logits(loaded, ids, adapter), atol=1e-6)
+        assert torch.allclose(_logits(loaded, ids, twin), _logits(loaded, ids, "default"), atol=1e-6)
     assert not any(p.requires_grad for p in loaded.parameters())

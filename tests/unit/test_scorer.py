@@ -254,6 +254,15 @@ def test_grounded_answers_fuse_the_reader_and_the_memory(tiny, trained_lora) -> 
                           memory_weight=0.5, **kwargs).results
     for h, c, b in zip(half[: len(MC)], closed, base_reading, strict=False):  # choices: the mean of both scores
         assert h.scores == pytest.approx([(x + y) / 2 for x, y in zip(c.scores, b.scores, strict=True)], abs=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_between_0_and_1_a_scaled_copy_of_the_adapter_reads(tiny, trained_lora) -> None:
+    _, model, tokenizer = tiny
+    kwargs = {"grounded": True, "memory_weight": 0.0, "precision": "fp32"}
+    scores = {scale: [r.scores for r in evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=scale,
+                                                        **kwargs).results] for scale in (0.0, 0.5, 1.0)}
+    assert scores[0.5] != scores[0.0] and scores[0.5] != scores[1.0]
     assert set(trained_lora.peft_config) == {"default"}  # the reading twin is gone
 
 

@@ -256,3 +256,9 @@ def test_replay_repeats_reach_the_share_with_half_the_answers():
     assert len(kept_twice) == len(kept_once) > 2  # the same share of the training set
     assert asked == [len(kept_once), (len(kept_once) + 1) // 2]  # from half as many answers
     assert set(kept_twice) == set(replay[: asked[1]]) and all(kept_twice.count(ex) <= 2 for ex in kept_twice)
+    asked.clear()
+    few = synthesize(CHUNKS, num_benchmark=4, replay=lambda wanted: replay[:3],  # fewer answers than asked for
+                     config=SynthesisConfig(replay_share=0.5, replay_repeats=2))
+    assert sorted(ex.prompt for ex in few.train if ex.kind == "replay") == sorted(2 * [r.prompt for r in replay[:3]])
+    with pytest.raises(ValueError, match="replay_repeats"):
+        SynthesisConfig(replay_repeats=0)
