@@ -64,6 +64,12 @@ def set_lora_scale(model: Any, adapter: str, scale: float) -> None:
         layer.set_scale(adapter, scale)
 
 
+def has_twin(grounded_scale: float) -> bool:
+    """Whether serving loads a scaled copy of an adapter: at 1 the adapter itself reads passages and at 0 the
+    base model does."""
+    return 0.0 < grounded_scale < 1.0
+
+
 def active_adapter(model: Any) -> str | None:
     """The name of ``model``'s active LoRA adapter; None for a model without one."""
     active = getattr(model, "active_adapters", None) if lora_layers(model) else None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from domalign.errors import NotFound
-from domalign.models.adapter_scale import GROUNDED_TWIN
+from domalign.models.adapter_scale import GROUNDED_TWIN, has_twin
 from domalign.serve.batching import Batcher, Request, run_batch
 from domalign.serve.chat import Memory
 
@@ -70,11 +70,6 @@ class LoadedBase:
         if not request.grounded or scale == 1.0:
             return request.adapter_id
         return None if scale == 0.0 else request.adapter_id + GROUNDED_TWIN
-
-
-def _has_twin(grounded_scale: float) -> bool:
-    """At 1 the adapter itself reads passages and at 0 the base model does; in between a scaled copy."""
-    return 0.0 < grounded_scale < 1.0
 
 
 class ServingEngine:
@@ -132,7 +127,7 @@ class ServingEngine:
             else:
                 base.model = PeftModel.from_pretrained(base.model, str(adapter_dir), adapter_name=adapter_id)
             scale = grounded_scale(adapter_dir)
-            if _has_twin(scale):
+            if has_twin(scale):
                 base.model.load_adapter(str(adapter_dir), adapter_name=adapter_id + GROUNDED_TWIN)
                 set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
             base.grounded_scales[adapter_id] = scale
@@ -151,7 +146,7 @@ class ServingEngine:
                 return
             base.adapters.discard(adapter_id)
             scale = base.grounded_scales.pop(adapter_id)
-            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if _has_twin(scale) else [])
+            names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if has_twin(scale) else [])
             base.memory_weights.pop(adapter_id, None)
             if base.adapters:
                 if base.model.active_adapter in names:
