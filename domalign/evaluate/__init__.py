@@ -22,11 +22,12 @@ from domalign.evaluate.metrics import (
 )
 
 if TYPE_CHECKING:
-    from domalign.evaluate.scorer import EvaluationReport, evaluate_model, generate_answers
+    from domalign.evaluate.scorer import EvaluationReport, KnownScores, evaluate_model, generate_answers
 
 __all__ = [
     "EvaluationReport",
     "EvaluationSummary",
+    "KnownScores",
     "QuestionResult",
     "answer_uncertainty",
     "evaluate_model",
@@ -39,7 +40,7 @@ __all__ = [
     "token_f1",
 ]
 
-_LAZY = {"EvaluationReport", "evaluate_model", "generate_answers"}
+_LAZY = {"EvaluationReport", "KnownScores", "evaluate_model", "generate_answers"}
 
 
 def __getattr__(name: str) -> Any:

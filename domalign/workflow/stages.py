@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
@@ -24,6 +24,9 @@ from domalign.workflow.documents import load_chunks
 from domalign.workflow.events import EventType
 from domalign.workflow.job import JobRun
 from domalign.workflow.teacher import SELF_BATCH, endpoint_teacher, model_replies, self_teacher
+
+if TYPE_CHECKING:
+    from domalign.evaluate import KnownScores
 
 REPLAY_MAX_TOKENS = 96  # a general answer longer than this is cut off, and left out of replay
 
@@ -175,6 +178,7 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, 
             adapter_scale=training.grounded_adapter_scale, memory_weight=training.grounded_memory_weight,
             on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
             should_stop=job.should_stop,
+            known=_known_scores(job, out) if grounded and stage == Evaluate.name else None,
         )
         done += len(items)
         out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
@@ -182,6 +186,18 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, 
                   **out[name]["summary"])
     job.ctx.blobs.write_json(job.key(f"eval_{stage}.json"), {**out["closed_book"], "runs": out})
     return out["closed_book"]["summary"]
+
+
+def _known_scores(job: JobRun, done: dict[str, Any]) -> KnownScores:
+    """Choice scores the aligned model's grounded run can reuse: the base model reading the same passages
+    (the baseline's grounded run) and the adapter on the question alone (this stage's closed-book run)."""
+    from domalign.evaluate import KnownScores
+
+    def by_index(run: dict[str, Any] | None) -> dict[int, list[float]]:
+        return {} if run is None else {r["index"]: r["scores"] for r in run["results"] if r["kind"] == "mc"}
+
+    baseline = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"]
+    return KnownScores(reader=by_index(baseline.get("grounded")), memory=by_index(done.get("closed_book")))
 
 
 class Baseline:

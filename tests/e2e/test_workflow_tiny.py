@@ -81,6 +81,17 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert all(item["question"] not in train for item in bench + general)
     assert (server.home / "blobs" / "alignments" / alignment_id / "adapter" / "adapter_config.json").exists()
 
+    # the aligned grounded run fused the choice scores already computed: the base model reading, the adapter
+    # remembering (defaults: the base model reads, memory weight 0.5)
+    runs = {stage: json.loads((server.home / "blobs" / "alignments" / alignment_id / f"eval_{stage}.json")
+                              .read_text())["runs"] for stage in ("baseline", "evaluate")}
+    choice_rows = [(reader, memory, fused) for reader, memory, fused in zip(
+        runs["baseline"]["grounded"]["results"], runs["evaluate"]["closed_book"]["results"],
+        runs["evaluate"]["grounded"]["results"], strict=True) if fused["kind"] == "mc"]
+    assert choice_rows
+    for reader, memory, fused in choice_rows:
+        assert fused["scores"] == [(r + m) / 2 for r, m in zip(reader["scores"], memory["scores"], strict=True)]
+
     # finished jobs cannot be cancelled; they can be deleted
     assert api.post(f"/alignment/{alignment_id}/cancel").status_code == 409
     assert api.get(f"/alignment-project/status/{alignment_id}").json()["status"] == "evaluated"

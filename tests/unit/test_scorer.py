@@ -266,6 +266,34 @@ def test_between_0_and_1_a_scaled_copy_of_the_adapter_reads(tiny, trained_lora) 
     assert set(trained_lora.peft_config) == {"default"}  # the reading twin is gone
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_known_choice_scores_are_reused_only_for_the_view_they_belong_to(tiny, trained_lora) -> None:
+    """The base model's reading and the adapter's closed-book scores stand in for computing them again."""
+    from domalign.evaluate import KnownScores
+
+    _, model, tokenizer = tiny
+    kwargs = {"grounded": True, "memory_weight": 0.5, "precision": "fp32"}
+    closed = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, precision="fp32").results
+    base_reading = evaluate_model(model, tokenizer, MC, CHUNKS, grounded=True, precision="fp32").results
+    known = KnownScores({r.index: r.scores for r in base_reading}, {r.index: r.scores for r in closed})
+    computed = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.0, **kwargs).results
+    reused = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.0, known=known, **kwargs).results
+    assert [r.answer for r in reused] == [r.answer for r in computed]
+    assert [r.scores for r in reused] == [pytest.approx(r.scores, abs=1e-4) for r in computed]
+
+    # scores that make the last choice certain: used where their view answers, ignored where another does
+    rigged = {i: [-50.0] * (len(item.choices) - 1) + [0.0] for i, item in enumerate(MC)}
+    last = [item.choices[-1] for item in MC]
+    assert [r.answer for r in computed] != last  # the check below can fail
+    for reader, memory, scale in ((rigged, {}, 0.0), ({}, rigged, 0.0), ({}, rigged, 0.5)):
+        got = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=scale,
+                             known=KnownScores(reader, memory), **kwargs).results
+        assert [r.answer for r in got] == last
+    twin = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.5, known=KnownScores(rigged, {}),
+                          **kwargs).results  # a scaled copy of the adapter reads: the base model's scores do not apply
+    assert [r.answer for r in twin] != last
+
+
 def test_batches_hold_one_kind_each_shortest_prompt_first() -> None:
     from domalign.evaluate.scorer import _plan
 
