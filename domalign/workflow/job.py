@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from domalign.errors import Cancelled, DomalignError
 from domalign.status import AlignmentStatus, transition
@@ -44,15 +44,22 @@ def artifact_key(alignment_id: str, name: str) -> str:
     return f"alignments/{alignment_id}/{name}"
 
 
+class Models(Protocol):
+    """The worker's loaded base models (``worker.ModelCache``)."""
+
+    def get(self, base_model_id: str) -> Any: ...
+
+    def clear(self) -> None: ...
+
+
 class JobRun:
     """What a stage may do: read its inputs, report progress, check for cancel, record events."""
 
     def __init__(
-        self, ctx: Context, alignment_id: str, load_model: Callable[[str], Any],
-        interrupted: Callable[[], bool] = lambda: False,
+        self, ctx: Context, alignment_id: str, models: Models, interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         self.ctx = ctx
-        self._load_model = load_model
+        self._models = models
         self.interrupted = interrupted  # the worker is stopping or lost its claim: leave the job to the next one
         with ctx.db.session() as session:
             row = session.get(Alignment, alignment_id)
@@ -76,7 +83,11 @@ class JobRun:
 
     def base_model(self) -> Any:
         """(model, tokenizer) of the job's base model, loaded once per worker."""
-        return self._load_model(self.spec.base_model)
+        return self._models.get(self.spec.base_model)
+
+    def release_base_model(self) -> None:
+        """Let the worker free its copy of the base model (another process is about to load one)."""
+        self._models.clear()
 
     def event(self, type_: EventType, stage: str | None = None, **data: Any) -> None:
         with self.ctx.db.session() as session:

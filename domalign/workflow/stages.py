@@ -238,20 +238,25 @@ class Train:
             "on_checkpoint": on_checkpoint,
             "should_stop": job.should_stop,
         }
-        settings = job.ctx.settings
+        settings, config = job.ctx.settings, job.spec.options.training
+        source = get_base_model(job.ctx, job.spec.base_model).source
         if settings.executor == "ray":
             from domalign.train.ray_executor import RayCluster, train_on_ray
 
             cluster = RayCluster(settings.ray_workers, settings.ray_use_gpu, settings.ray_cpus_per_worker,
                                  settings.ray_storage_dir)
-            source = get_base_model(job.ctx, job.spec.base_model).source
-            result = train_on_ray(source, settings.model_cache_dir, examples, job.spec.options.training, cluster,
+            result = train_on_ray(source, settings.model_cache_dir, examples, config, cluster,
                                   run_name=job.spec.id, **run)
+        elif settings.executor == "process":
+            from domalign.train.process_executor import train_in_child_process
+
+            job.release_base_model()  # the child loads its own copy; a large model must not be held twice
+            result = train_in_child_process(source, settings.model_cache_dir, examples, config, **run)
         else:
             from domalign.train import train_lora
 
             model, tokenizer = job.base_model()
-            result = train_lora(model, tokenizer, examples, job.spec.options.training, **run)
+            result = train_lora(model, tokenizer, examples, config, **run)
         blobs.publish(job.key("adapter"))
         return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
                 "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early,

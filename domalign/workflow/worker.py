@@ -7,6 +7,7 @@ first unfinished stage.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -40,7 +41,15 @@ class ModelCache:
         self._value: Any = None
 
     def clear(self) -> None:
+        """Drop the model, and give its memory back where torch keeps a cache of it (GPUs)."""
+        if self._value is None:
+            return
         self._key, self._value = None, None
+        gc.collect()  # the model's modules refer to each other: free them now, not at the next collection
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def get(self, base_model_id: str) -> Any:
         if self._key != base_model_id:
@@ -180,7 +189,7 @@ class Worker:
         def work(lost: threading.Event) -> None:
             interrupted = lambda: lost.is_set() or self._stop.is_set()  # noqa: E731
             try:
-                job = JobRun(self.ctx, alignment_id, self.models.get, interrupted)
+                job = JobRun(self.ctx, alignment_id, self.models, interrupted)
             except Exception as exc:  # e.g. options saved by an older version no longer validate
                 log.exception("alignment %s cannot start", alignment_id)
                 fail_job(self.ctx, alignment_id, f"the job cannot start: {type(exc).__name__}: {exc}")

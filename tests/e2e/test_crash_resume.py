@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psutil
 import pytest
 
 from tests.conftest import start_server, stop_server, upload_corpus, wait_for
@@ -24,6 +25,19 @@ def _events(client, alignment_id):
     return client.get(f"/alignment/{alignment_id}/events", params={"limit": 1000}).json()["events"]
 
 
+def _training_children(server_pid: int) -> list[psutil.Process]:
+    """The server's training child processes (``train.process_executor``, started by multiprocessing)."""
+    return [p for p in psutil.Process(server_pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())]
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_sigkill_mid_training_resumes_from_the_checkpoint(crashable):
     srv, key, state, env = crashable
     with srv.client(key) as client:
@@ -35,8 +49,11 @@ def test_sigkill_mid_training_resumes_from_the_checkpoint(crashable):
         wait_for(lambda: any(e["type"] == "checkpoint_saved" for e in _events(client, alignment_id)), timeout=120,
                  interval=0.1)
 
+    trainers = _training_children(state["proc"].pid)
+    assert len(trainers) == 1  # the default executor trains in a child process
     state["proc"].kill()
     state["proc"].wait()
+    wait_for(lambda: _gone(trainers[0]), timeout=30)  # no orphan trains on beside the restarted server
     state["proc"], srv = start_server(srv.home, env)
 
     with srv.client(key) as client:
@@ -110,3 +127,27 @@ def test_kills_at_several_points_end_like_an_uninterrupted_run(tmp_path, tiny_mo
     losses = {tuple(e["data"].items()) for e in events if e["type"] == "train_metrics"}
     assert losses == {tuple(e["data"].items()) for e in ref_events if e["type"] == "train_metrics"}
     assert len(documents) == 4 and {b["status"] for b in benchmarks} == {"completed"} and len(benchmarks) == 2
+
+
+def test_a_training_process_killed_for_memory_fails_the_job_and_the_server_carries_on(crashable):
+    srv, key, state, _env = crashable
+    with srv.client(key) as client:
+        body = {"name": "oom", "base_model": "tiny-llama", "document_ids": upload_corpus(client),
+                "training": {"max_steps": 100000, "batch_size": 4, "checkpoint_every": 5},
+                "synthesis": {"num_benchmark_questions": 6}}
+        doomed = client.post("/alignment/create", json=body).json()["id"]
+        wait_for(lambda: any(e["type"] == "checkpoint_saved" for e in _events(client, doomed)), timeout=120,
+                 interval=0.1)
+        [trainer] = _training_children(state["proc"].pid)
+        trainer.kill()  # what the kernel's out-of-memory killer does
+        status = wait_for(lambda: (s := client.get(f"/alignment/status/{doomed}").json())["status"] == "failed"
+                          and s, timeout=60)
+        assert status["data"]["stage"] == "train"
+        assert "train stage failed: the training process was killed by signal 9" in status["data"]["error"]
+        assert state["proc"].poll() is None  # the server, which ran the worker, is still up
+
+        body = {**body, "name": "after", "training": {"max_steps": 4, "batch_size": 4}}
+        after = client.post("/alignment/create", json=body).json()["id"]
+        done = wait_for(lambda: (s := client.get(f"/alignment/status/{after}").json())["status"]
+                        in ("evaluated", "failed") and s, timeout=240)
+        assert done["status"] == "evaluated", done["data"]["error"]
