@@ -9,9 +9,10 @@ metric definitions live in ``metrics.py`` and ``docs/metrics.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any, NamedTuple
 
 import torch
@@ -31,7 +32,7 @@ from domalign.evaluate.metrics import (
 from domalign.models.adapter_scale import BASE_MODEL, active_adapter, grounded_twin
 from domalign.models.fusion import PairFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
-from domalign.models.prefill import grouped_prefill, left_padded
+from domalign.models.prefill import RowCache, grouped_prefill, left_padded, prompt_cache
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
 from domalign.retrieval import BM25Index, grounded_question
 
@@ -77,6 +78,33 @@ class Views:
     @property
     def fused(self) -> bool:
         return self.memory is not None and self.memory_weight > 0.0
+
+
+class PromptCaches:
+    """The caches of long prompts a multiple-choice item has run that a free-form item will run again.
+
+    A question set scored both ways (every probe and natural question here) asks the same question, behind the
+    same passages, once as multiple choice and once free-form. The choice scoring runs the prompt once
+    (:func:`score_shared_prompt`); its cache, kept here, starts the free-form answer, so the passages are not
+    prefilled a second time. Keyed by (adapter, prompt ids); at most ``limit`` are kept at once, and each is
+    handed out once.
+    """
+
+    def __init__(self, wanted: Iterable[tuple[str | None, list[int]]], limit: int) -> None:
+        self._wanted = {(adapter, tuple(prompt)) for adapter, prompt in wanted}
+        self._kept: dict[tuple[str | None, tuple[int, ...]], RowCache] = {}
+        self._limit = limit
+
+    def keep(self, adapter: str | None, prompt: list[int], cache: Any) -> None:
+        """Keep the one-row model ``cache`` of ``prompt`` if a free-form item will need it and there is room."""
+        key = (adapter, tuple(prompt))
+        if key in self._wanted and key not in self._kept and len(self._kept) < self._limit:
+            row = prompt_cache(cache, len(prompt) - 1)  # generate runs the prompt's last token itself
+            if row is not None:
+                self._kept[key] = row
+
+    def take(self, adapter: str | None, prompt: list[int]) -> RowCache | None:
+        return self._kept.pop((adapter, tuple(prompt)), None)
 
 
 @contextmanager
@@ -166,18 +194,22 @@ SHARED_PROMPT_MIN_TOKENS = 192
 
 
 def score_shared_prompt(
-    model: Any, prompt: list[int], choices: Sequence[list[int]], adapter: str | None = None
+    model: Any, prompt: list[int], choices: Sequence[list[int]], adapter: str | None = None,
+    caches: PromptCaches | None = None,
 ) -> list[float]:
     """Mean log-probability of each choice after one shared prompt, which is run only once.
 
     Grounded prompts carry hundreds of tokens of passages; running them once per
     item instead of once per choice divides the work by the number of choices.
+    The prompt's cache goes to ``caches`` where a free-form item will need it.
     """
     device = _device(model)
     out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, logits_to_keep=1,
                 **_adapter_kwargs(adapter, 1))
     first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts every choice's first token
     cache = out.past_key_values
+    if caches is not None:
+        caches.keep(adapter, prompt, cache)  # before the choices extend the cache
     cache.batch_repeat_interleave(len(choices))
     width = max(len(c) for c in choices)
     input_ids = torch.zeros((len(choices), width), dtype=torch.long)
@@ -199,6 +231,7 @@ def score_shared_prompt(
 def generate_answers(
     model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int,
     views: Views | None = None, memory_prompts: Sequence[list[int]] | None = None,
+    known: Sequence[RowCache | None] | None = None,
 ) -> list[tuple[str, list[float]]]:
     """Greedy answers with the log-probability of each answer token (stop token excluded).
 
@@ -206,7 +239,8 @@ def generate_answers(
     and not whatever logits processors its generation config adds. With
     ``views`` fusing a memory view, each prompt is decoded beside its closed-book
     ``memory_prompts`` twin as one answer (:class:`~domalign.models.fusion.PairFusion`),
-    and the log-probabilities are the fused ones.
+    and the log-probabilities are the fused ones. ``known`` caches of prompts (one per prompt, or None;
+    :class:`PromptCaches`) are not prefilled again.
     """
     from transformers import GenerationConfig, LogitsProcessorList
 
@@ -214,6 +248,7 @@ def generate_answers(
     if fusion and (views is None or not views.fused):
         raise ValueError("memory_prompts are for views that fuse a memory view")
     rows = [p for pair in zip(prompts, memory_prompts, strict=True) for p in pair] if fusion else prompts
+    known = list(known) if known is not None else [None] * len(prompts)
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     input_ids, mask = left_padded(rows, pad)
@@ -231,11 +266,17 @@ def generate_answers(
         fuse = PairFusion([(2 * i, 2 * i + 1) for i in range(len(prompts))], [views.memory_weight] * len(prompts))
         names = [views.reader, views.memory] * len(prompts)
         extra = {"logits_processor": LogitsProcessorList([fuse]), "adapter_names": names}
-        cache = grouped_prefill(model, rows, names, pad)  # closed-book rows are not run at the passages' width
+        paired = [cache for reader in known for cache in (reader, None)]  # a memory row's prompt is short
+        cache = grouped_prefill(model, rows, names, pad, paired)  # closed-book rows not run at the passages' width
         if cache is not None:
             extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
-    elif views is not None and views.reader is not None:
-        extra = _adapter_kwargs(views.reader, len(rows))
+    else:
+        reader = views.reader if views is not None else None
+        extra = _adapter_kwargs(reader, len(rows))
+        if any(c is not None for c in known):
+            cache = grouped_prefill(model, rows, [reader] * len(rows), pad, known)
+            if cache is not None:
+                extra["past_key_values"] = cache
     device = _device(model)
     out = model.generate(
         input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config, **extra
@@ -276,15 +317,16 @@ class _Answer(NamedTuple):
 
 def _choice_scores(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
-    adapter: str | None,
+    adapter: str | None, caches: PromptCaches | None = None,
 ) -> list[list[float]]:
-    """Each item's mean token log-probability of each of its choices, in order."""
+    """Each item's mean token log-probability of each of its choices, in order (long prompts' caches to
+    ``caches``)."""
     sequences, shared = [], {}
     for index, (item, context) in enumerate(zip(items, passages, strict=True)):
         prompt = item_prompt_ids(tokenizer, item, context)
         choice_ids = [_choice_ids(tokenizer, item, c) for c in item.choices or ()]
         if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
-            shared[index] = score_shared_prompt(model, prompt, choice_ids, adapter)
+            shared[index] = score_shared_prompt(model, prompt, choice_ids, adapter, caches)
         else:
             sequences += [(prompt + ids, len(prompt)) for ids in choice_ids]
     flat = iter(score_continuations(model, sequences, batch_size, adapter))
@@ -293,24 +335,25 @@ def _choice_scores(
 
 def _view_scores(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
-    adapter: str | None, known: list[list[float] | None],
+    adapter: str | None, known: list[list[float] | None], caches: PromptCaches | None = None,
 ) -> list[list[float]]:
     """``_choice_scores`` for the items whose scores are not ``known`` already (one per item, or None)."""
     todo = [i for i, (item, scores) in enumerate(zip(items, known, strict=True))
             if scores is None or len(scores) != len(item.choices or ())]
     fresh = dict(zip(todo, _choice_scores(model, tokenizer, [items[i] for i in todo], [passages[i] for i in todo],
-                                          batch_size, adapter), strict=True))
+                                          batch_size, adapter, caches), strict=True))
     return [fresh[i] if i in fresh else list(scores) for i, scores in enumerate(known)]
 
 
 def _mc_answers(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
-    views: Views, known: tuple[list[list[float] | None], list[list[float] | None]],
+    views: Views, known: tuple[list[list[float] | None], list[list[float] | None]], caches: PromptCaches,
 ) -> list[_Answer]:
     """Pick each item's choice with the highest mean token log-probability (fused over the views).
 
-    ``known`` holds scores already computed for the reader and the memory view (None where not)."""
-    scored = _view_scores(model, tokenizer, items, passages, batch_size, views.reader, known[0])
+    ``known`` holds scores already computed for the reader and the memory view (None where not); the
+    reader's long prompts go to ``caches``."""
+    scored = _view_scores(model, tokenizer, items, passages, batch_size, views.reader, known[0], caches)
     if views.fused:
         memory = _view_scores(model, tokenizer, items, [[] for _ in items], batch_size, views.memory, known[1])
         scored = [fuse_scores(r, m, views.memory_weight) for r, m in zip(scored, memory, strict=True)]
@@ -325,13 +368,15 @@ def _mc_answers(
 
 def _freeform_answers(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], max_new_tokens: int,
-    views: Views,
+    views: Views, caches: PromptCaches,
 ) -> list[_Answer]:
-    """Greedy-answer a batch; confidence is the geometric-mean token probability."""
+    """Greedy-answer a batch, starting from the ``caches`` of prompts a multiple-choice twin ran; confidence is
+    the geometric-mean token probability."""
     prompts = [item_prompt_ids(tokenizer, item, context) for item, context in zip(items, passages, strict=True)]
     memory = [item_prompt_ids(tokenizer, item) for item in items] if views.fused else None
     answers = []
-    generated = generate_answers(model, tokenizer, prompts, max_new_tokens, views, memory)
+    generated = generate_answers(model, tokenizer, prompts, max_new_tokens, views, memory,
+                                 [caches.take(views.reader, prompt) for prompt in prompts])
     for item, (text, logprobs) in zip(items, generated, strict=True):
         uncertainty = answer_uncertainty(logprobs)
         answers.append(_Answer(text, freeform_correct(text, item.answer), 1.0 - uncertainty, uncertainty, logprobs))
@@ -364,21 +409,38 @@ def _passages(bm25: BM25Index, item: BenchmarkItem, k: int) -> list[str]:
 def _plan(
     items: Sequence[BenchmarkItem], passages: Sequence[list[str]], batch_size: int
 ) -> list[tuple[str, list[int]]]:
-    """Batches of item indices of one kind each: multiple-choice first, then free-form.
+    """Batches of item indices of one kind each, multiple-choice and free-form taking turns.
 
     Within a kind, items run shortest prompt first: a batch is padded to its longest prompt, and grounded
     prompts (three passages each) vary by hundreds of tokens, so batching them in the benchmark's order
-    padded 13-27 % of the prompt tokens on our sets, against 2-4 % sorted (docs/performance.md).
+    padded 13-27 % of the prompt tokens on our sets, against 2-4 % sorted (docs/performance.md). Taking
+    turns puts a free-form batch right after the multiple-choice batch of the same rank, which holds the
+    same questions where a set asks each both ways, so their prompt caches (:class:`PromptCaches`) are
+    used before more are made.
     """
     by_kind: dict[str, list[int]] = {"mc": [], "freeform": []}
     for index, item in enumerate(items):
         by_kind["mc" if item.choices is not None else "freeform"].append(index)
     size = [len(item.question) + sum(map(len, context)) for item, context in zip(items, passages, strict=True)]
-    batches = []
+    batches: dict[str, list[tuple[str, list[int]]]] = {}
     for kind, indices in by_kind.items():
         indices.sort(key=size.__getitem__)
-        batches += [(kind, indices[begin : begin + batch_size]) for begin in range(0, len(indices), batch_size)]
-    return batches
+        batches[kind] = [(kind, indices[begin : begin + batch_size]) for begin in range(0, len(indices), batch_size)]
+    return [batch for turn in zip_longest(batches["mc"], batches["freeform"]) for batch in turn if batch is not None]
+
+
+def _prompt_caches(
+    tokenizer: Any, items: Sequence[BenchmarkItem], passages: Sequence[list[str]], reader: str | None,
+    batch_size: int,
+) -> PromptCaches:
+    """A store for the long prompts both a multiple-choice and a free-form item run, at most two batches' worth
+    (a 650-token prompt's cache is about 25 MB on the embedded model)."""
+    prompts: dict[str, set[tuple[int, ...]]] = {"mc": set(), "freeform": set()}
+    for item, context in zip(items, passages, strict=True):
+        prompt = item_prompt_ids(tokenizer, item, context) if context else []
+        if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
+            prompts["mc" if item.choices is not None else "freeform"].add(tuple(prompt))
+    return PromptCaches([(reader, list(p)) for p in prompts["mc"] & prompts["freeform"]], limit=2 * batch_size)
 
 
 def _known_for(
@@ -434,15 +496,17 @@ def evaluate_model(
         with grounded_views(model, grounded, adapter_scale, memory_weight) as views, torch.inference_mode(), \
                 autocast(precision, _device(model)):
             passages = [_passages(bm25, item, passages_per_question if grounded else 0) for item in items]
+            caches = _prompt_caches(tokenizer, items, passages, views.reader, batch_size)
             for kind, batch in _plan(items, passages, batch_size):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
                 batch_items, contexts = [items[i] for i in batch], [passages[i] for i in batch]
                 if kind == "mc":
                     answers = _mc_answers(model, tokenizer, batch_items, contexts, batch_size, views,
-                                          _known_for(known, views, batch))
+                                          _known_for(known, views, batch), caches)
                 else:
-                    answers = _freeform_answers(model, tokenizer, batch_items, contexts, max_new_tokens, views)
+                    answers = _freeform_answers(model, tokenizer, batch_items, contexts, max_new_tokens, views,
+                                                caches)
                 results += [_result(i, items[i], kind, a, bm25) for i, a in zip(batch, answers, strict=True)]
                 done += len(batch)
                 if on_progress is not None:

@@ -27,13 +27,30 @@ def left_padded(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torc
     return input_ids, mask
 
 
+RowCache = list[tuple[torch.Tensor, torch.Tensor]]
+"""One row's cache: per layer, keys and values shaped ``(1, heads, tokens, head size)``."""
+
+
+def prompt_cache(cache: Any, tokens: int) -> RowCache | None:
+    """The first ``tokens`` positions of a one-row model cache, to hand to :func:`grouped_prefill` later;
+    ``None`` for a cache that is not one plain key/value tensor per layer."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+        return None
+    return [(layer.keys[:, :, :tokens], layer.values[:, :, :tokens]) for layer in layers]
+
+
 def grouped_prefill(
-    model: Any, rows: Sequence[list[int]], adapters: Sequence[str | None], pad: int
+    model: Any, rows: Sequence[list[int]], adapters: Sequence[str | None], pad: int,
+    known: Sequence[RowCache | None] | None = None,
 ) -> Any | None:
     """A cache of every row but its last token, for ``generate`` with :func:`left_padded` ``rows``.
 
     Rows of one PEFT adapter (``adapters``, one name per row; None: the model as it is) are prefilled together
-    at their own width.
+    at their own width. A row with a ``known`` cache of all its tokens but the last (:func:`prompt_cache`, made
+    by the same model and adapter) is not run again.
     ``None`` where this does not apply: a model whose cache is not one plain key/value tensor per layer
     (sliding windows, state-space layers), or nothing to prefill; ``generate`` then prefills itself.
     """
@@ -43,11 +60,28 @@ def grouped_prefill(
     width = max(len(ids) for ids in rows) - 1
     if width < 1 or any(type(layer) is not DynamicLayer for layer in DynamicCache(config=model.config).layers):
         return None
+    known = list(known) if known is not None else [None] * len(rows)
     device = next(model.parameters()).device
     keys: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
+
+    def place(members: list[int], layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Lay the members' ``(rows, heads, tokens, head size)`` keys and values right-aligned into the batch."""
+        if not keys:  # (rows, heads, width, head size) per layer, zeros where a row is shorter
+            keys.extend(_widened(key, len(rows), width) for key, _ in layers)
+            values.extend(_widened(value, len(rows), width) for _, value in layers)
+        index, start = torch.tensor(members, device=device), width - layers[0][0].shape[2]
+        for (key, value), all_keys, all_values in zip(layers, keys, values, strict=True):
+            all_keys[index, :, start:] = key.to(device=device, dtype=all_keys.dtype)
+            all_values[index, :, start:] = value.to(device=device, dtype=all_values.dtype)
+
+    for row, cache in enumerate(known):
+        if cache is not None and cache[0][0].shape[2] == len(rows[row]) - 1 > 0:
+            place([row], cache)
+        else:
+            known[row] = None
     for adapter in dict.fromkeys(adapters):
-        members = [row for row, name in enumerate(adapters) if name == adapter]
+        members = [row for row, name in enumerate(adapters) if name == adapter and known[row] is None]
         prefixes = [rows[row][:-1] for row in members]
         if not any(prefixes):
             continue
@@ -56,14 +90,7 @@ def grouped_prefill(
         named = {} if adapter is None else {"adapter_names": [adapter] * len(members)}
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                     use_cache=True, logits_to_keep=1, **named)
-        layers = out.past_key_values.layers
-        if not keys:  # (rows, heads, width, head size) per layer, zeros where a row is shorter
-            keys = [_widened(layer.keys, len(rows), width) for layer in layers]
-            values = [_widened(layer.values, len(rows), width) for layer in layers]
-        index, start = torch.tensor(members, device=device), width - ids.shape[1]
-        for layer, key, value in zip(layers, keys, values, strict=True):
-            key[index, :, start:] = layer.keys
-            value[index, :, start:] = layer.values
+        place(members, [(layer.keys, layer.values) for layer in out.past_key_values.layers])
     return DynamicCache(ddp_cache_data=list(zip(keys, values, strict=True))) if keys else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_progress_and_cancel(tiny) -> None:
         calls.append((done, total))
 
     evaluate_model(model, tokenizer, items, CHUNKS, max_new_tokens=2, batch_size=2, on_progress=record)
-    assert calls == [(2, 5), (3, 5), (5, 5)]  # two MC batches, then one free-form batch
+    assert calls == [(2, 5), (4, 5), (5, 5)]  # an MC batch, the free-form batch, the other MC batch
 
     calls.clear()
     with pytest.raises(Cancelled, match="after 2 of 5"):
@@ -294,9 +295,42 @@ def test_known_choice_scores_are_reused_only_for_the_view_they_belong_to(tiny, t
     assert [r.answer for r in twin] != last
 
 
-def test_batches_hold_one_kind_each_shortest_prompt_first() -> None:
+def test_batches_hold_one_kind_each_shortest_prompt_first_the_kinds_taking_turns() -> None:
     from domalign.evaluate.scorer import _plan
 
     items = [FREEFORM[0], MC[0], FREEFORM[1], MC[1], MC[2]]
     passages = [["a long passage " * 20], [], ["short"], ["x" * 500], []]
-    assert _plan(items, passages, batch_size=2) == [("mc", [1, 4]), ("mc", [3]), ("freeform", [2, 0])]
+    assert _plan(items, passages, batch_size=2) == [("mc", [1, 4]), ("freeform", [2, 0]), ("mc", [3])]
+
+
+LONG_CHUNKS = [replace(c, text=" ".join([c.text] * 20)) for c in CHUNKS]  # grounded prompts > 192 tokens
+ASKED_TWICE = MC + [BenchmarkItem(item.question, item.answer) for item in MC]  # each question both ways
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_free_form_answer_starts_from_its_multiple_choice_twins_prompt_cache(tiny, monkeypatch, fused) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from domalign.evaluate.scorer import SHARED_PROMPT_MIN_TOKENS, PromptCaches
+
+    path, _, tokenizer = tiny
+    model = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():  # a random llama's logits are near uniform; wider, a wrong cache shows in every score
+        model.model.norm.weight.mul_(10)
+    views = {}
+    if fused:
+        lora = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
+        model, views = get_peft_model(model, lora), {"adapter_scale": 0.0, "memory_weight": 0.5}
+    kwargs = {"grounded": True, "max_new_tokens": 6, "precision": "fp32", "batch_size": 2, **views}
+    alone = evaluate_model(model.eval(), tokenizer, ASKED_TWICE[len(MC):], LONG_CHUNKS, **kwargs).results
+    taken = []
+    take = PromptCaches.take
+    monkeypatch.setattr(PromptCaches, "take", lambda self, *a: taken.append(c := take(self, *a)) or c)
+    both = evaluate_model(model, tokenizer, ASKED_TWICE, LONG_CHUNKS, **kwargs).results[len(MC):]
+
+    reused = [cache for cache in taken if cache is not None]
+    assert len(reused) == len(MC)  # every free-form answer started from its twin's cache
+    assert all(cache[0][0].shape[2] >= SHARED_PROMPT_MIN_TOKENS - 1 for cache in reused)
+    assert [r.answer for r in both] == [r.answer for r in alone]
+    assert [r.scores for r in both] == [pytest.approx(r.scores, abs=1e-4) for r in alone]  # token log-probabilities
