@@ -6,6 +6,7 @@ evaluate) can exchange them without importing each other or the store.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -17,6 +18,12 @@ class Chunk:
     document_id: str
     index: int
     text: str
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the text. Synthesis seeds its random draws with it rather than the id, which is new with
+        every upload, so the same documents give the same training set each time."""
+        return hashlib.blake2b(self.text.encode(), digest_size=8).hexdigest()
 
 
 GROUNDED_KIND = "grounded"

@@ -53,8 +53,9 @@ class Fact:
 
     @property
     def key(self) -> str:
-        """A stable identity, used to seed per-fact random choices."""
-        return f"{self.chunk_id}|{self.start}|{self.answer}|{self.sentence}"
+        """An identity by content (not the chunk's id, new with every upload), used to seed per-fact random
+        choices and to hold facts out of training: the same sentence elsewhere in the corpus is the same fact."""
+        return f"{self.start}|{self.answer}|{self.sentence}"
 
 
 def normalize(text: str) -> str:

@@ -23,7 +23,8 @@ and per chunk, for grounded answering (retrieval-augmented fine-tuning, "RAFT"):
                 one among distractors), sometimes without (answer from memory)
 Prompts and completions are stripped; a cloze prompt and its completion join
 with one space. Every random choice comes from a ``random.Random`` seeded with
-the run's seed and the fact's key, so output does not depend on fact order.
+the run's seed and the fact's key or the chunk's fingerprint, both made from the
+text alone, so output depends neither on fact order nor on the ids an upload gave.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def shuffled_items(chunks: Sequence[Chunk], count: int, seed: int) -> list[Train
         sentences = split_sentences(chunk.text)
         if len(sentences) < 2:
             continue
-        rng = random.Random(f"{seed}|shuffle|{chunk.id}")
+        rng = random.Random(f"{seed}|shuffle|{chunk.fingerprint}")
         seen = {tuple(sentences)}
         for _ in range(count * 3):  # a few retries: short chunks have few distinct orders
             order = rng.sample(sentences, len(sentences))
@@ -149,14 +150,14 @@ def grounded_items(
     if per_chunk <= 0 or passages <= 0:
         return []
     index, by_chunk = BM25Index(chunks), {}
-    texts = {c.id: c.text for c in chunks}
+    texts, fingerprints = {c.id: c.text for c in chunks}, {c.id: c.fingerprint for c in chunks}
     for fact, phr in facts:
         questions = _allowed_questions(phr)
         if questions:
             by_chunk.setdefault(fact.chunk_id, []).append((fact, questions))
     items = []
     for chunk_id, candidates in by_chunk.items():
-        rng = random.Random(f"{seed}|grounded|{chunk_id}")
+        rng = random.Random(f"{seed}|grounded|{fingerprints[chunk_id]}")
         for fact, questions in rng.sample(candidates, min(per_chunk, len(candidates))):
             question = rng.choice(questions)
             ranked = [c.id for c, _ in index.search(question, k=passages + 1)]

@@ -195,6 +195,17 @@ def test_same_seed_same_output_other_seed_other_output():
     assert generate_benchmark(CHUNKS, 8, seed=5) == first.benchmark
 
 
+def test_the_same_documents_uploaded_again_give_the_same_items():
+    """Draws follow the text, not the ids an upload gives, so two uploads of one corpus train alike."""
+    again = [Chunk(f"upload2-{c.id}", f"upload2-{c.document_id}", c.index, c.text) for c in CHUNKS]
+    first, second = (synthesize(chunks, num_benchmark=8, config=SynthesisConfig(seed=5)) for chunks in (CHUNKS, again))
+    assert [(e.prompt, e.completion, e.kind) for e in first.train] == [
+        (e.prompt, e.completion, e.kind) for e in second.train]
+    assert [(b.question, b.answer, b.choices) for b in first.benchmark] == [
+        (b.question, b.answer, b.choices) for b in second.benchmark]
+    assert {e.chunk_id for e in second.train} - {None} <= {c.id for c in again}  # items name their own chunks
+
+
 def test_config_switches_and_cap():
     config = SynthesisConfig(include_raw_passages=False, include_mc=False, max_train_items=25)
     result = synthesize(CHUNKS, num_benchmark=4, config=config)
