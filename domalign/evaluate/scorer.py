@@ -30,7 +30,7 @@ from domalign.evaluate.metrics import (
     summarize,
 )
 from domalign.models.adapter_scale import BASE_MODEL, active_adapter, grounded_twin
-from domalign.models.fusion import PairFusion, fuse_scores
+from domalign.models.fusion import FusedRows, ViewFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
 from domalign.models.prefill import RowCache, grouped_prefill, left_padded, prompt_cache
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
@@ -55,25 +55,28 @@ class EvaluationReport:
 class KnownScores:
     """Choice scores other evaluations of the same items already computed, by benchmark index.
 
-    A grounded run fuses two views whose multiple-choice scores are often on hand: ``reader``, the base
+    A grounded run fuses three views whose multiple-choice scores are on hand: ``reader``, the base
     model on the same passages (the baseline's grounded run), used where the reader is the base model
-    (scale 0); ``memory``, the adapter on the question alone (this stage's closed-book run). A reused
-    score is the same quantity up to bf16 rounding (batches differ); reusing both saves the grounded
-    run's choice scoring (115 of 291 s on the probes, docs/performance.md).
+    (scale 0); ``memory``, the adapter on the question alone (this stage's closed-book run); ``prior``, the
+    base model on the question alone (the baseline's closed-book run). A reused score is the same quantity
+    up to bf16 rounding (batches differ); reusing them saves the grounded run's choice scoring (115 of
+    291 s on the probes, docs/performance.md).
     """
 
     reader: dict[int, list[float]] = field(default_factory=dict)
     memory: dict[int, list[float]] = field(default_factory=dict)
+    prior: dict[int, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Views:
-    """Which PEFT adapters answer: ``reader`` the prompt as given, ``memory`` the question alone, fused in at
-    ``memory_weight`` (:mod:`domalign.models.fusion`). ``None``: the model as it is."""
+    """Which PEFT adapters answer: ``reader`` the prompt as given; ``memory`` and ``prior`` the question alone,
+    their difference added at ``memory_weight`` (:mod:`domalign.models.fusion`). ``None``: the model as it is."""
 
     reader: str | None = None
     memory: str | None = None
     memory_weight: float = 0.0
+    prior: str = BASE_MODEL
 
     @property
     def fused(self) -> bool:
@@ -111,7 +114,8 @@ class PromptCaches:
 def grounded_views(model: Any, grounded: bool, adapter_scale: float, memory_weight: float) -> Iterator[Views]:
     """Closed-book, or a model without an adapter: the model as it is. Grounded with an adapter: the adapter
     at ``adapter_scale`` reads the passages (at 0 the base model does: PEFT's ``__base__``, no copy needed; a
-    copy of the adapter otherwise) and, when ``memory_weight`` > 0, the adapter as trained remembers."""
+    copy of the adapter otherwise) and, when ``memory_weight`` > 0, what the adapter as trained remembers beyond
+    the base model is added."""
     adapter = active_adapter(model) if grounded else None
     if adapter is None or (adapter_scale == 1.0 and memory_weight == 0.0):
         yield Views()
@@ -238,16 +242,17 @@ def generate_answers(
     Log-probabilities come from the raw logits, so they measure the model itself
     and not whatever logits processors its generation config adds. With
     ``views`` fusing a memory view, each prompt is decoded beside its closed-book
-    ``memory_prompts`` twin as one answer (:class:`~domalign.models.fusion.PairFusion`),
-    and the log-probabilities are the fused ones. ``known`` caches of prompts (one per prompt, or None;
-    :class:`PromptCaches`) are not prefilled again.
+    ``memory_prompts`` twin, asked of the adapter and of the base model, as one answer
+    (:class:`~domalign.models.fusion.ViewFusion`), and the log-probabilities are the fused ones. ``known``
+    caches of prompts (one per prompt, or None; :class:`PromptCaches`) are not prefilled again.
     """
     from transformers import GenerationConfig, LogitsProcessorList
 
     fusion = memory_prompts is not None
     if fusion and (views is None or not views.fused):
         raise ValueError("memory_prompts are for views that fuse a memory view")
-    rows = [p for pair in zip(prompts, memory_prompts, strict=True) for p in pair] if fusion else prompts
+    rows = [p for prompt, closed in zip(prompts, memory_prompts, strict=True) for p in (prompt, closed, closed)] \
+        if fusion else prompts
     known = list(known) if known is not None else [None] * len(prompts)
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
@@ -259,15 +264,17 @@ def generate_answers(
         eos_token_id=stops,
         pad_token_id=pad,
         return_dict_in_generate=True,
-        output_logits=not fusion,  # a fused pair's log-probabilities come from the fusion itself
+        output_logits=not fusion,  # a fused answer's log-probabilities come from the fusion itself
     )
     extra: dict[str, Any] = {}
     if fusion:
-        fuse = PairFusion([(2 * i, 2 * i + 1) for i in range(len(prompts))], [views.memory_weight] * len(prompts))
-        names = [views.reader, views.memory] * len(prompts)
+        fuse = ViewFusion([FusedRows(3 * i, 3 * i + 1, 3 * i + 2) for i in range(len(prompts))],
+                          [views.memory_weight] * len(prompts))
+        names = [views.reader, views.memory, views.prior] * len(prompts)
         extra = {"logits_processor": LogitsProcessorList([fuse]), "adapter_names": names}
-        paired = [cache for reader in known for cache in (reader, None)]  # a memory row's prompt is short
-        cache = grouped_prefill(model, rows, names, pad, paired)  # closed-book rows not run at the passages' width
+        fused_known = [cache for reader in known for cache in (reader, None, None)]  # closed-book prompts are short
+        closed_book = [row % 3 > 0 for row in range(len(rows))]
+        cache = grouped_prefill(model, rows, names, pad, fused_known, closed_book)  # not at the passages' width
         if cache is not None:
             extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
     else:
@@ -284,7 +291,7 @@ def generate_answers(
     steps = None if fusion else chosen_logprobs(out.logits, out.sequences[:, width:]).tolist()
     answers = []
     for index in range(len(prompts)):
-        row = 2 * index if fusion else index
+        row = 3 * index if fusion else index
         tokens = out.sequences[row, width:].tolist()
         length = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
         if fusion:
@@ -307,6 +314,26 @@ def _validate(items: Sequence[BenchmarkItem]) -> None:
             raise InvalidInput(f"benchmark item {index}: answer {item.answer!r} is not among its choices; add it")
 
 
+@dataclass(frozen=True)
+class _Prompts:
+    """Each item's prompt token ids, tokenized once per evaluation: ``reader`` as asked (with its passages when
+    grounded) and ``closed_book`` (the question alone) for the closed-book views of a fused answer."""
+
+    reader: list[list[int]]
+    closed_book: list[list[int]]
+
+    @classmethod
+    def of(cls, tokenizer: Any, items: Sequence[BenchmarkItem], passages: Sequence[list[str]], *,
+           closed_book: bool) -> _Prompts:
+        reader = [item_prompt_ids(tokenizer, item, context) for item, context in zip(items, passages, strict=True)]
+        closed = [item_prompt_ids(tokenizer, item) if context else prompt
+                  for item, context, prompt in zip(items, passages, reader, strict=True)] if closed_book else reader
+        return cls(reader, closed)
+
+    def subset(self, indices: Sequence[int]) -> _Prompts:
+        return _Prompts([self.reader[i] for i in indices], [self.closed_book[i] for i in indices])
+
+
 class _Answer(NamedTuple):
     text: str
     correct: bool
@@ -316,14 +343,13 @@ class _Answer(NamedTuple):
 
 
 def _choice_scores(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], prompts: list[list[int]], batch_size: int,
     adapter: str | None, caches: PromptCaches | None = None,
 ) -> list[list[float]]:
-    """Each item's mean token log-probability of each of its choices, in order (long prompts' caches to
-    ``caches``)."""
+    """Each item's mean token log-probability of each of its choices after its prompt, in order (long prompts'
+    caches to ``caches``)."""
     sequences, shared = [], {}
-    for index, (item, context) in enumerate(zip(items, passages, strict=True)):
-        prompt = item_prompt_ids(tokenizer, item, context)
+    for index, (item, prompt) in enumerate(zip(items, prompts, strict=True)):
         choice_ids = [_choice_ids(tokenizer, item, c) for c in item.choices or ()]
         if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
             shared[index] = score_shared_prompt(model, prompt, choice_ids, adapter, caches)
@@ -334,29 +360,31 @@ def _choice_scores(
 
 
 def _view_scores(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], prompts: list[list[int]], batch_size: int,
     adapter: str | None, known: list[list[float] | None], caches: PromptCaches | None = None,
 ) -> list[list[float]]:
     """``_choice_scores`` for the items whose scores are not ``known`` already (one per item, or None)."""
     todo = [i for i, (item, scores) in enumerate(zip(items, known, strict=True))
             if scores is None or len(scores) != len(item.choices or ())]
-    fresh = dict(zip(todo, _choice_scores(model, tokenizer, [items[i] for i in todo], [passages[i] for i in todo],
+    fresh = dict(zip(todo, _choice_scores(model, tokenizer, [items[i] for i in todo], [prompts[i] for i in todo],
                                           batch_size, adapter, caches), strict=True))
     return [fresh[i] if i in fresh else list(scores) for i, scores in enumerate(known)]
 
 
 def _mc_answers(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], batch_size: int,
-    views: Views, known: tuple[list[list[float] | None], list[list[float] | None]], caches: PromptCaches,
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], prompts: _Prompts, batch_size: int,
+    views: Views, known: tuple[list[list[float] | None], ...], caches: PromptCaches,
 ) -> list[_Answer]:
     """Pick each item's choice with the highest mean token log-probability (fused over the views).
 
-    ``known`` holds scores already computed for the reader and the memory view (None where not); the
+    ``known`` holds scores already computed for the reader, memory and prior views (None where not); the
     reader's long prompts go to ``caches``."""
-    scored = _view_scores(model, tokenizer, items, passages, batch_size, views.reader, known[0], caches)
+    scored = _view_scores(model, tokenizer, items, prompts.reader, batch_size, views.reader, known[0], caches)
     if views.fused:
-        memory = _view_scores(model, tokenizer, items, [[] for _ in items], batch_size, views.memory, known[1])
-        scored = [fuse_scores(r, m, views.memory_weight) for r, m in zip(scored, memory, strict=True)]
+        closed = prompts.closed_book
+        memory = _view_scores(model, tokenizer, items, closed, batch_size, views.memory, known[1])
+        prior = _view_scores(model, tokenizer, items, closed, batch_size, views.prior, known[2])
+        scored = [fuse_scores(r, m, p, views.memory_weight) for r, m, p in zip(scored, memory, prior, strict=True)]
     answers = []
     for item, scores in zip(items, scored, strict=True):
         choices = item.choices or ()
@@ -367,16 +395,15 @@ def _mc_answers(
 
 
 def _freeform_answers(
-    model: Any, tokenizer: Any, items: list[BenchmarkItem], passages: list[list[str]], max_new_tokens: int,
+    model: Any, tokenizer: Any, items: list[BenchmarkItem], prompts: _Prompts, max_new_tokens: int,
     views: Views, caches: PromptCaches,
 ) -> list[_Answer]:
     """Greedy-answer a batch, starting from the ``caches`` of prompts a multiple-choice twin ran; confidence is
     the geometric-mean token probability."""
-    prompts = [item_prompt_ids(tokenizer, item, context) for item, context in zip(items, passages, strict=True)]
-    memory = [item_prompt_ids(tokenizer, item) for item in items] if views.fused else None
     answers = []
-    generated = generate_answers(model, tokenizer, prompts, max_new_tokens, views, memory,
-                                 [caches.take(views.reader, prompt) for prompt in prompts])
+    generated = generate_answers(model, tokenizer, prompts.reader, max_new_tokens, views,
+                                 prompts.closed_book if views.fused else None,
+                                 [caches.take(views.reader, prompt) for prompt in prompts.reader])
     for item, (text, logprobs) in zip(items, generated, strict=True):
         uncertainty = answer_uncertainty(logprobs)
         answers.append(_Answer(text, freeform_correct(text, item.answer), 1.0 - uncertainty, uncertainty, logprobs))
@@ -430,26 +457,24 @@ def _plan(
 
 
 def _prompt_caches(
-    tokenizer: Any, items: Sequence[BenchmarkItem], passages: Sequence[list[str]], reader: str | None,
+    items: Sequence[BenchmarkItem], prompts: Sequence[list[int]], passages: Sequence[list[str]], reader: str | None,
     batch_size: int,
 ) -> PromptCaches:
-    """A store for the long prompts both a multiple-choice and a free-form item run, at most two batches' worth
-    (a 650-token prompt's cache is about 25 MB on the embedded model)."""
-    prompts: dict[str, set[tuple[int, ...]]] = {"mc": set(), "freeform": set()}
-    for item, context in zip(items, passages, strict=True):
-        prompt = item_prompt_ids(tokenizer, item, context) if context else []
-        if len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
-            prompts["mc" if item.choices is not None else "freeform"].add(tuple(prompt))
-    return PromptCaches([(reader, list(p)) for p in prompts["mc"] & prompts["freeform"]], limit=2 * batch_size)
+    """A store for the long grounded prompts both a multiple-choice and a free-form item run, at most two
+    batches' worth (a 650-token prompt's cache is about 25 MB on the embedded model)."""
+    by_kind: dict[str, set[tuple[int, ...]]] = {"mc": set(), "freeform": set()}
+    for item, prompt, context in zip(items, prompts, passages, strict=True):
+        if context and len(prompt) >= SHARED_PROMPT_MIN_TOKENS:
+            by_kind["mc" if item.choices is not None else "freeform"].add(tuple(prompt))
+    return PromptCaches([(reader, list(p)) for p in by_kind["mc"] & by_kind["freeform"]], limit=2 * batch_size)
 
 
-def _known_for(
-    known: KnownScores | None, views: Views, batch: list[int]
-) -> tuple[list[list[float] | None], list[list[float] | None]]:
-    """The batch's known reader and memory scores, only where those views are the ones ``known`` describes."""
+def _known_for(known: KnownScores | None, views: Views, batch: list[int]) -> tuple[list[list[float] | None], ...]:
+    """The batch's known reader, memory and prior scores, only where those views are the ones ``known``
+    describes."""
     reader = known.reader if known is not None and views.reader == BASE_MODEL else {}
-    memory = known.memory if known is not None and views.fused else {}
-    return [reader.get(i) for i in batch], [memory.get(i) for i in batch]
+    memory, prior = (known.memory, known.prior) if known is not None and views.fused else ({}, {})
+    return tuple([scores.get(i) for i in batch] for scores in (reader, memory, prior))
 
 
 def evaluate_model(
@@ -478,13 +503,13 @@ def evaluate_model(
     back in the items' order. ``grounded`` puts the ``passages_per_question``
     chunks that BM25 ranks best for each question in front of it (retrieval-
     augmented answering); closed-book otherwise. A grounded PEFT model reads them
-    with its adapter at ``adapter_scale`` and fuses in its closed-book answer at
+    with its adapter at ``adapter_scale`` and adds what the adapter changed in its closed-book answer at
     ``memory_weight`` (``training.grounded_adapter_scale`` and
     ``grounded_memory_weight``; a plain model reads alone). ``precision`` as in training
     (bf16 autocast where native: 1.8× faster on grounded items here, same answers
     on the 32 we compared; docs/quality.md). ``known`` choice scores are used, not computed again,
     where the view they belong to answers: the reader's where the base model reads a PEFT model's passages
-    (``adapter_scale`` 0), the memory's where a memory view is fused in.
+    (``adapter_scale`` 0), the memory's and the prior's where a memory view is fused in.
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
@@ -496,16 +521,17 @@ def evaluate_model(
         with grounded_views(model, grounded, adapter_scale, memory_weight) as views, torch.inference_mode(), \
                 autocast(precision, _device(model)):
             passages = [_passages(bm25, item, passages_per_question if grounded else 0) for item in items]
-            caches = _prompt_caches(tokenizer, items, passages, views.reader, batch_size)
+            prompts = _Prompts.of(tokenizer, items, passages, closed_book=views.fused)
+            caches = _prompt_caches(items, prompts.reader, passages, views.reader, batch_size)
             for kind, batch in _plan(items, passages, batch_size):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
-                batch_items, contexts = [items[i] for i in batch], [passages[i] for i in batch]
+                batch_items, batch_prompts = [items[i] for i in batch], prompts.subset(batch)
                 if kind == "mc":
-                    answers = _mc_answers(model, tokenizer, batch_items, contexts, batch_size, views,
+                    answers = _mc_answers(model, tokenizer, batch_items, batch_prompts, batch_size, views,
                                           _known_for(known, views, batch), caches)
                 else:
-                    answers = _freeform_answers(model, tokenizer, batch_items, contexts, max_new_tokens, views,
+                    answers = _freeform_answers(model, tokenizer, batch_items, batch_prompts, max_new_tokens, views,
                                                 caches)
                 results += [_result(i, items[i], kind, a, bm25) for i, a in zip(batch, answers, strict=True)]
                 done += len(batch)

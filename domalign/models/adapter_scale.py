@@ -3,12 +3,13 @@
 An adapter trained mostly on closed-book items pulls answers toward what it
 memorized and toward continuing raw text; with the right passage in front of
 the question that pull costs answers the base model reads off correctly. So a
-grounded answer has two views: a *reader* (the passages and the question, the
-adapter at ``grounded_adapter_scale``) and a *memory* (the question alone, the
-adapter as trained), decoded as one answer at ``grounded_memory_weight``
-(``domalign.models.fusion``). By default the base model reads (scale 0): its
-rows run as PEFT's ``__base__``, and what the adapter learned comes in through
-the memory (docs/quality.md compares scales). Between 0 and 1 a scaled copy of
+grounded answer has three views: a *reader* (the passages and the question, the
+adapter at ``grounded_adapter_scale``), a *memory* (the question alone, the
+adapter as trained) and a *prior* (the question alone, the base model), decoded
+as one answer that adds the memory minus the prior to the reader at
+``grounded_memory_weight`` (``domalign.models.fusion``). By default the base
+model reads (scale 0): its rows run as PEFT's ``__base__``, and what the adapter
+learned comes in through the memory (docs/quality.md compares scales). Between 0 and 1 a scaled copy of
 the adapter, its *twin*, reads. Evaluation and grounded chat use the same scale
 and weight, read from the adapter's own ``training_config.json`` so they travel
 with the adapter; an adapter saved without them gets the current defaults.

@@ -1,13 +1,21 @@
-"""Two views of one question decoded as one answer: the aligned model reading passages, and remembering.
+"""Three views of one question decoded as one answer: the model reading passages, plus what the adapter learned.
 
-A grounded answer is generated in two rows of the same batch: the *reader*
-(the question behind the retrieved passages, adapter at its grounded scale) and
-the *memory* (the question alone, adapter as trained). At every step both rows
-take the same token, drawn from the weighted mean of their log-probabilities,
-so each view can outvote the other only where it is surer. On the paraphrase
-probes, where fusion was chosen (the weight, 0.5, was fixed beforehand), this
-answered 0.845 against 0.815 for the reader alone (docs/quality.md).
-Multiple-choice scoring uses the same mean at the level of whole choices
+A grounded answer is generated in three rows of the same batch: the *reader*
+(the question behind the retrieved passages, adapter at its grounded scale),
+the *memory* (the question alone, adapter as trained) and the *prior* (the
+question alone, base model). At every step all three take the same token, drawn
+from ``reader + w · (memory − prior)`` over their log-probabilities: the reader
+moved by what training changed in the model's closed-book answer, and by
+nothing the base model believed before. Adding the memory itself (a weighted
+mean of reader and memory, the rule until the seventeenth session) also added
+the base model's own guesses, which outvoted passages it read right; the
+difference cancels them. It is the proxy-tuning rule of Liu et al. (2024,
+"Tuning Language Models by Proxy"), with the retrieved passages in the large
+model's place. Their weight 1 lets the difference carry the adapter's answer
+style too (terse, entity first), which broke free-form answers; at 0.5, the
+weight the mean had, it answered better than the mean on the stored
+alignments we re-scored and in fresh runs (docs/quality.md).
+Multiple-choice scoring uses the same rule at the level of whole choices
 (``fuse_scores``). Sampling applies temperature and top-p to the fused
 distribution (not the top-k or other filters of a model's generation config),
 and the fused log-probabilities come from the scores ``generate`` hands the
@@ -17,13 +25,24 @@ processor, after any processors that ran before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
 
-def fuse_scores(reader: Sequence[float], memory: Sequence[float], memory_weight: float) -> list[float]:
-    """The weighted mean of two views' scores for the same choices."""
-    return [(1.0 - memory_weight) * r + memory_weight * m for r, m in zip(reader, memory, strict=True)]
+class FusedRows(NamedTuple):
+    """The batch rows of one fused answer: reader (with passages), memory (adapter, closed-book), prior (base
+    model, closed-book)."""
+
+    reader: int
+    memory: int
+    prior: int
+
+
+def fuse_scores(reader: Sequence[float], memory: Sequence[float], prior: Sequence[float], weight: float) -> list[float]:
+    """``reader + weight · (memory − prior)`` for each choice: the reader's scores moved by what the adapter
+    learned."""
+    return [r + weight * (m - p) for r, m, p in zip(reader, memory, prior, strict=True)]
 
 
 def _sample(logprobs: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
@@ -36,42 +55,41 @@ def _sample(logprobs: torch.Tensor, temperature: float, top_p: float) -> torch.T
     return torch.multinomial(probs, 1).squeeze(-1)
 
 
-class PairFusion:
-    """A ``generate`` logits processor: each ``(reader, memory)`` pair of rows takes one token together.
+class ViewFusion:
+    """A ``generate`` logits processor: each :class:`FusedRows` triple of rows takes one token together.
 
     The token is the argmax (greedy, ``temperature`` 0) or a sample of the fused
-    distribution; both rows get it as their only possible token, so the sampling
-    and warping steps of ``generate`` that follow cannot pull them apart. Rows in
-    no pair pass through untouched. ``memory_weights`` holds each pair's weight
-    of the memory row. ``picked[reader]`` collects the fused log-probability of
-    each token the pair took: the answer's confidence.
+    distribution; all three rows get it as their only possible token, so the
+    sampling and warping steps of ``generate`` that follow cannot pull them
+    apart. Rows in no triple pass through untouched. ``weights`` holds each
+    triple's weight of what the adapter learned. ``picked[reader]`` collects the
+    fused log-probability of each token the triple took: the answer's confidence.
     """
 
-    def __init__(self, pairs: Sequence[tuple[int, int]], memory_weights: Sequence[float], temperature: float = 0.0,
+    def __init__(self, triples: Sequence[FusedRows], weights: Sequence[float], temperature: float = 0.0,
                  top_p: float = 1.0) -> None:
-        if len(memory_weights) != len(pairs) or not all(0.0 <= w <= 1.0 for w in memory_weights):
-            raise ValueError(f"need one memory weight between 0 and 1 per pair; got {list(memory_weights)}")
-        self.readers = [r for r, _ in pairs]
-        self.memories = [m for _, m in pairs]
-        self.weights = torch.tensor(memory_weights, dtype=torch.float32)[:, None]
+        if len(weights) != len(triples) or not all(0.0 <= w <= 1.0 for w in weights):
+            raise ValueError(f"need one memory weight between 0 and 1 per fused answer; got {list(weights)}")
+        self.readers = [t.reader for t in triples]
+        self.others = [t.memory for t in triples] + [t.prior for t in triples]
+        self.weights = torch.tensor(weights, dtype=torch.float32)[:, None]
         self.temperature, self.top_p = temperature, top_p
         self.picked: dict[int, list[float]] = {r: [] for r in self.readers}
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if not self.readers:
             return scores
-        logprobs = scores[self.readers + self.memories].float().log_softmax(dim=-1)
-        half = len(self.readers)
-        weights = self.weights.to(logprobs.device)
-        fused = (1.0 - weights) * logprobs[:half] + weights * logprobs[half:]
-        # a token an earlier processor masked (-inf) stays impossible, also where 0 × -inf gave NaN
-        fused = torch.where(fused.isnan(), float("-inf"), fused).log_softmax(dim=-1)
+        reader, memory, prior = scores[self.readers + self.others].float().log_softmax(dim=-1).chunk(3)
+        fused = reader + self.weights.to(reader.device) * (memory - prior)
+        # a token an earlier processor masked (-inf) stays impossible, also where -inf − -inf gave NaN
+        fused = torch.where(fused.isfinite(), fused, float("-inf")).log_softmax(dim=-1)
         tokens = _sample(fused, self.temperature, self.top_p) if self.temperature > 0 else fused.argmax(dim=-1)
-        for reader, logprob in zip(self.readers, fused.gather(1, tokens[:, None]).squeeze(1).tolist(), strict=True):
-            self.picked[reader].append(logprob)
-        forced = torch.full((half, scores.shape[1]), float("-inf"), dtype=scores.dtype, device=scores.device)
+        for row, logprob in zip(self.readers, fused.gather(1, tokens[:, None]).squeeze(1).tolist(), strict=True):
+            self.picked[row].append(logprob)
+        forced = torch.full((len(self.readers), scores.shape[1]), float("-inf"), dtype=scores.dtype,
+                            device=scores.device)
         forced.scatter_(1, tokens[:, None], 0.0)
         out = scores.clone()
-        out[self.readers] = forced
-        out[self.memories] = forced
+        for rows in (self.readers, self.others[: len(self.readers)], self.others[len(self.readers):]):
+            out[rows] = forced
         return out

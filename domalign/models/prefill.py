@@ -1,16 +1,18 @@
 """Prompts of very different lengths in one ``generate`` batch, without prefilling the short ones at the long
 ones' width.
 
-A fused grounded answer decodes a reader row (passages + question, hundreds of tokens) beside a memory row
-(the question alone, a few dozen). Left-padded together, every memory row is run at the reader's width in
-the prefill, which doubles its cost for tokens that are then masked out. Filling the cache one adapter group
-at a time, each group at its own width, and laying the groups side by side (shorter rows left-padded with
-masked zeros) gives ``generate`` the same cache for a fraction of the work.
+A fused grounded answer decodes a reader row (passages + question, hundreds of tokens) beside two
+closed-book rows (the question alone, a few dozen, for the adapter and the base model). Left-padded
+together, every closed-book row is run at the reader's width in the prefill, for tokens that are then
+masked out. Filling the cache one group at a time (the rows of one adapter, split further where asked,
+such as a base model's rows with passages from its closed-book ones), each group at its own width, and
+laying the groups side by side (shorter rows left-padded with masked zeros) gives ``generate`` the same
+cache for a fraction of the work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
@@ -44,13 +46,14 @@ def prompt_cache(cache: Any, tokens: int) -> RowCache | None:
 
 def grouped_prefill(
     model: Any, rows: Sequence[list[int]], adapters: Sequence[str | None], pad: int,
-    known: Sequence[RowCache | None] | None = None,
+    known: Sequence[RowCache | None] | None = None, groups: Sequence[Hashable] | None = None,
 ) -> Any | None:
     """A cache of every row but its last token, for ``generate`` with :func:`left_padded` ``rows``.
 
-    Rows of one PEFT adapter (``adapters``, one name per row; None: the model as it is) are prefilled together
-    at their own width. A row with a ``known`` cache of all its tokens but the last (:func:`prompt_cache`, made
-    by the same model and adapter) is not run again.
+    The rows of one PEFT adapter (``adapters``, one name per row; None: the model as it is) are prefilled
+    together at their own width; ``groups`` (one key per row) splits them further, such as the base model's
+    rows with passages from its closed-book ones. A row with a ``known`` cache of all its tokens but the last
+    (:func:`prompt_cache`, made by the same model and adapter) is not run again.
     ``None`` where this does not apply: a model whose cache is not one plain key/value tensor per layer
     (sliding windows, state-space layers), or nothing to prefill; ``generate`` then prefills itself.
     """
@@ -80,13 +83,15 @@ def grouped_prefill(
             place([row], cache)
         else:
             known[row] = None
-    for adapter in dict.fromkeys(adapters):
-        members = [row for row, name in enumerate(adapters) if name == adapter and known[row] is None]
+    row_groups = list(zip(adapters, groups if groups is not None else adapters, strict=True))
+    for group in dict.fromkeys(row_groups):
+        members = [row for row, key in enumerate(row_groups) if key == group and known[row] is None]
         prefixes = [rows[row][:-1] for row in members]
         if not any(prefixes):
             continue
         ids, mask = left_padded(prefixes, pad)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
+        adapter = group[0]
         named = {} if adapter is None else {"adapter_names": [adapter] * len(members)}
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                     use_cache=True, logits_to_keep=1, **named)

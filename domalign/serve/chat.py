@@ -16,7 +16,7 @@ import torch
 
 from domalign.errors import BadRequest
 from domalign.models.adapter_scale import BASE_MODEL
-from domalign.models.fusion import PairFusion
+from domalign.models.fusion import FusedRows, ViewFusion
 from domalign.models.prefill import grouped_prefill, left_padded
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
 
@@ -57,7 +57,7 @@ class ChatResult:
 @dataclass(frozen=True)
 class Memory:
     """The closed-book view of a grounded request: its question without passages, answered by ``adapter`` as
-    trained and fused in at ``weight`` (:mod:`domalign.models.fusion`)."""
+    trained and by the base model, their difference added at ``weight`` (:mod:`domalign.models.fusion`)."""
 
     params: ChatParams
     adapter: str | None
@@ -143,12 +143,12 @@ class _RowStreamer:
 
 def generate_rows(
     model: Any, tokenizer: Any, rows: list[Row], params: ChatParams, adapter_names: list[str] | None = None,
-    pairs: list[tuple[int, int, float]] = (),
+    fused: list[tuple[FusedRows, float]] = (),
 ) -> tuple[list[list[int]], list[list[float]]]:
     """One ``generate`` call for all ``rows`` (left-padded), sharing ``params``' sampling settings and stop
-    strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. ``pairs`` of ``(reader, memory,
-    weight)`` rows decode as one answer each (:class:`~domalign.models.fusion.PairFusion`). Returns each row's
-    new tokens and the log-probability of each (the fused one for a pair's rows)."""
+    strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. The ``fused`` triples of rows, each
+    with its weight, decode as one answer each (:class:`~domalign.models.fusion.ViewFusion`). Returns each
+    row's new tokens and the log-probability of each (the fused one for a triple's rows)."""
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
     stops = stop_token_ids(model, tokenizer)
@@ -166,11 +166,13 @@ def generate_rows(
     input_ids, mask = left_padded([r.ids for r in rows], pad)
     width = input_ids.shape[1]
     extra: dict[str, Any] = {"adapter_names": adapter_names} if adapter_names is not None else {}
-    fusion = PairFusion([(r, m) for r, m, _ in pairs], [w for _, _, w in pairs], params.temperature, params.top_p)
+    fusion = ViewFusion([triple for triple, _ in fused], [w for _, w in fused], params.temperature, params.top_p)
     with torch.inference_mode():
-        if pairs:  # grounded rows with closed-book twins: prefill each adapter's rows at their own width
+        if fused:  # grounded rows with closed-book twins: prefill each adapter's rows at their own width
             extra["logits_processor"] = LogitsProcessorList([fusion])
-            cache = grouped_prefill(model, [r.ids for r in rows], adapter_names or [None] * len(rows), pad)
+            closed = {row for triple, _ in fused for row in triple[1:]}  # closed-book prompts are short
+            cache = grouped_prefill(model, [r.ids for r in rows], adapter_names or [None] * len(rows), pad,
+                                    groups=[i in closed for i in range(len(rows))])
             if cache is not None:
                 extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
         out = model.generate(
@@ -181,20 +183,20 @@ def generate_rows(
         )
     logprobs = chosen_logprobs(out.logits, out.sequences[:, width:]).tolist()
     tokens = [out.sequences[i, width : width + row.length].tolist() for i, row in enumerate(rows)]
-    memory_of = {m: r for r, m, _ in pairs}
+    reader_of = {row: triple.reader for triple, _ in fused for row in triple}
     picked = []
     for i, row_tokens in enumerate(tokens):
-        fused = fusion.picked.get(memory_of.get(i, i))
-        picked.append((fused if fused is not None else logprobs[i])[: len(row_tokens)])
+        chosen = fusion.picked.get(reader_of.get(i, i))
+        picked.append((chosen if chosen is not None else logprobs[i])[: len(row_tokens)])
     return tokens, picked
 
 
 def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> list[ChatResult]:
     """Requests that share sampling settings and stop strings, in one call; adapter None for the base model
     (PEFT's ``__base__``) when the model carries adapters. A request with a memory view adds, for each of its
-    rows, a closed-book row that decodes with it as one answer."""
+    rows, two closed-book rows (the adapter and the base model) that decode with it as one answer."""
     context = context_length(model.config)
-    rows, owners, prompts, names, pairs = [], [], [], [], []
+    rows, owners, prompts, names, fused = [], [], [], [], []
     for index, entry in enumerate(requests):
         ids, max_new, truncated = prompt_ids(tokenizer, entry.params, context)
         prompts.append((len(ids), truncated))
@@ -204,12 +206,13 @@ def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> li
             owners.append(index)
             names.append(entry.adapter or BASE_MODEL)
             if entry.memory is not None:
-                pairs.append((len(rows) - 1, len(rows), entry.memory.weight))
-                rows.append(Row(memory_ids, max_new, entry.cancel))
-                owners.append(None)  # answers nothing of its own
-                names.append(entry.memory.adapter or BASE_MODEL)
+                fused.append((FusedRows(len(rows) - 1, len(rows), len(rows) + 1), entry.memory.weight))
+                for adapter in (entry.memory.adapter or BASE_MODEL, BASE_MODEL):
+                    rows.append(Row(memory_ids, max_new, entry.cancel))
+                    owners.append(None)  # answers nothing of its own
+                    names.append(adapter)
     tokens, picked = generate_rows(model, tokenizer, rows, requests[0].params,
-                                   names if _has_adapters(model) else None, pairs)
+                                   names if _has_adapters(model) else None, fused)
     stops = stop_token_ids(model, tokenizer)
     results = []
     for index, entry in enumerate(requests):

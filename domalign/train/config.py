@@ -72,11 +72,11 @@ class TrainingConfig(BaseModel):
     )
     grounded_memory_weight: float = Field(
         0.5, ge=0, le=1,
-        description="Weight of the closed-book view in a grounded answer: each token is chosen from the weighted "
-        "mean of the log-probabilities of the model reading the passages (adapter at `grounded_adapter_scale`) and "
-        "of the model answering without them (adapter as trained), so what the adapter learned can outvote a "
-        "misread passage; 0 reads the passages only, at half the compute (docs/quality.md). Saved with the "
-        "adapter.",
+        description="Weight of what the adapter learned in a grounded answer: each token is chosen from the "
+        "log-probabilities of the model reading the passages (adapter at `grounded_adapter_scale`) plus this weight "
+        "times the difference between the adapter and the base model answering without them, so what training "
+        "taught can outvote a misread passage while the base model's own guesses cannot; 0 reads the passages "
+        "only, without the two closed-book rows (docs/quality.md). Saved with the adapter.",
     )
 
     # --- data

@@ -190,14 +190,16 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, 
 
 def _known_scores(job: JobRun, done: dict[str, Any]) -> KnownScores:
     """Choice scores the aligned model's grounded run can reuse: the base model reading the same passages
-    (the baseline's grounded run) and the adapter on the question alone (this stage's closed-book run)."""
+    (the baseline's grounded run), the adapter on the question alone (this stage's closed-book run) and the
+    base model on the question alone (the baseline's closed-book run)."""
     from domalign.evaluate import KnownScores
 
     def by_index(run: dict[str, Any] | None) -> dict[int, list[float]]:
         return {} if run is None else {r["index"]: r["scores"] for r in run["results"] if r["kind"] == "mc"}
 
     baseline = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"]
-    return KnownScores(reader=by_index(baseline.get("grounded")), memory=by_index(done.get("closed_book")))
+    return KnownScores(reader=by_index(baseline.get("grounded")), memory=by_index(done.get("closed_book")),
+                       prior=by_index(baseline.get("closed_book")))
 
 
 class Baseline:

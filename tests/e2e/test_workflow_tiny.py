@@ -81,16 +81,18 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert all(item["question"] not in train for item in bench + general)
     assert (server.home / "blobs" / "alignments" / alignment_id / "adapter" / "adapter_config.json").exists()
 
-    # the aligned grounded run fused the choice scores already computed: the base model reading, the adapter
-    # remembering (defaults: the base model reads, memory weight 0.5)
+    # the aligned grounded run fused the choice scores already computed: the base model reading, plus half of
+    # the adapter's closed-book scores minus the base model's (defaults: the base model reads, weight 0.5)
     runs = {stage: json.loads((server.home / "blobs" / "alignments" / alignment_id / f"eval_{stage}.json")
                               .read_text())["runs"] for stage in ("baseline", "evaluate")}
-    choice_rows = [(reader, memory, fused) for reader, memory, fused in zip(
+    choice_rows = [rows for rows in zip(
         runs["baseline"]["grounded"]["results"], runs["evaluate"]["closed_book"]["results"],
-        runs["evaluate"]["grounded"]["results"], strict=True) if fused["kind"] == "mc"]
+        runs["baseline"]["closed_book"]["results"], runs["evaluate"]["grounded"]["results"], strict=True)
+        if rows[-1]["kind"] == "mc"]
     assert choice_rows
-    for reader, memory, fused in choice_rows:
-        assert fused["scores"] == [(r + m) / 2 for r, m in zip(reader["scores"], memory["scores"], strict=True)]
+    for reader, memory, prior, fused in choice_rows:
+        assert fused["scores"] == [r + 0.5 * (m - p) for r, m, p in zip(
+            reader["scores"], memory["scores"], prior["scores"], strict=True)]
 
     # finished jobs cannot be cancelled; they can be deleted
     assert api.post(f"/alignment/{alignment_id}/cancel").status_code == 409

@@ -122,11 +122,11 @@ def test_the_engine_answers_grounded_requests_at_the_adapters_grounded_scale(tin
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
-def test_the_memory_weight_moves_a_grounded_answer_from_the_passages_to_the_closed_book_one(
-    tiny_model_dir, tmp_path, weight
-):
-    """Weight 1: the grounded answer is the adapter's closed-book one; 0: the scaled reader's alone. Batched
-    with the plain requests it is compared against, so pairs and unpaired rows share one call."""
+def test_the_memory_weight_adds_what_the_adapter_learned_to_a_grounded_answer(tiny_model_dir, tmp_path, weight):
+    """Weight 0: the grounded answer is the base model's reading alone. Weight 1 on a request without passages
+    (its reader is then the base model's closed-book view, which the fusion subtracts): the adapter's
+    closed-book answer. Batched with the plain requests it is compared against, so fused and plain rows share
+    one call."""
     from domalign.serve.batching import Request
     from domalign.serve.chat import ChatParams
 
@@ -134,10 +134,11 @@ def test_the_memory_weight_moves_a_grounded_answer_from_the_passages_to_the_clos
     try:
         closed_params = ChatParams(messages=QUESTION, max_tokens=12, temperature=0)
         grounded_params = ChatParams(messages=GROUNDED, max_tokens=12, temperature=0)
+        read = grounded_params if weight == 0.0 else closed_params
         closed, base_reading, fused = _answers(engine, [
             Request("a1", closed_params),
-            Request(None, grounded_params),
-            Request("a1", grounded_params, grounded=True, closed_book=closed_params),
+            Request(None, read),
+            Request("a1", read, grounded=True, closed_book=closed_params),
         ])
         assert closed.text != base_reading.text  # the two views differ, so the check can fail
         expected = closed if weight == 1.0 else base_reading

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
@@ -26,15 +27,18 @@ def _generate(model, rows, names, cache):
                           **({"past_key_values": cache} if cache is not None else {}))
 
 
-def test_grouped_prefill_matches_a_joint_prefill(tiny_model_dir):
+@pytest.mark.parametrize("names, groups", [
+    (["reader", "memory", "reader", "memory"], None),  # one group per adapter
+    (["reader", "reader", "reader", "memory"], ["long", "short", "long", "short"]),  # split within an adapter
+])
+def test_grouped_prefill_matches_a_joint_prefill(tiny_model_dir, names, groups):
     model = _two_adapter_model(tiny_model_dir)
     torch.manual_seed(1)
     long_rows = [torch.randint(3, 200, (n,)).tolist() for n in (40, 33)]
     short_rows = [torch.randint(3, 200, (n,)).tolist() for n in (5, 9)]
     rows = [long_rows[0], short_rows[0], long_rows[1], short_rows[1]]
-    names = ["reader", "memory", "reader", "memory"]
     with torch.inference_mode():
-        cache = grouped_prefill(model, rows, names, pad=0)
+        cache = grouped_prefill(model, rows, names, pad=0, groups=groups)
         assert cache is not None and cache.get_seq_length() == 39  # the widest row but its last token
         grouped = _generate(model, rows, names, cache)
         joint = _generate(model, rows, names, None)

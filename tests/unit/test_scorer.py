@@ -235,26 +235,29 @@ def trained_lora(tiny):
 
 
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-def test_grounded_answers_fuse_the_reader_and_the_memory(tiny, trained_lora) -> None:
-    """Memory weight 1: the grounded answers are the closed-book ones; 0 at scale 0: the base model reading."""
+def test_grounded_answers_add_what_the_adapter_learned_to_the_reader(tiny, trained_lora) -> None:
+    """Weight 0 at scale 0: the base model reading. Choices: reader + w · (memory − prior). Without passages the
+    reader is the prior, so at weight 1 the grounded answers are the adapter's closed-book ones, word for word."""
     _, model, tokenizer = tiny
     items = MC + FREEFORM
     kwargs = {"max_new_tokens": 6, "precision": "fp32"}
     closed = evaluate_model(trained_lora, tokenizer, items, CHUNKS, **kwargs).results
+    base_closed = evaluate_model(model, tokenizer, items, CHUNKS, **kwargs).results
     base_reading = evaluate_model(model, tokenizer, items, CHUNKS, grounded=True, **kwargs).results
     assert [r.answer for r in closed] != [r.answer for r in base_reading]  # the views differ: the checks can fail
+    assert [r.answer for r in closed] != [r.answer for r in base_closed]
 
-    memory = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
-                            memory_weight=1.0, **kwargs).results
-    assert [r.answer for r in memory] == [r.answer for r in closed]
-    assert [r.confidence for r in memory] == pytest.approx([r.confidence for r in closed], abs=1e-3)
-    reader = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
-                            memory_weight=0.0, **kwargs).results
+    grounded = {"grounded": True, "adapter_scale": 0.0, **kwargs}
+    reader = evaluate_model(trained_lora, tokenizer, items, CHUNKS, memory_weight=0.0, **grounded).results
     assert [r.answer for r in reader] == [r.answer for r in base_reading]
-    half = evaluate_model(trained_lora, tokenizer, items, CHUNKS, grounded=True, adapter_scale=0.0,
-                          memory_weight=0.5, **kwargs).results
-    for h, c, b in zip(half[: len(MC)], closed, base_reading, strict=False):  # choices: the mean of both scores
-        assert h.scores == pytest.approx([(x + y) / 2 for x, y in zip(c.scores, b.scores, strict=True)], abs=1e-4)
+    unread = evaluate_model(trained_lora, tokenizer, items, CHUNKS, memory_weight=1.0, passages_per_question=0,
+                            **grounded).results
+    assert [r.answer for r in unread] == [r.answer for r in closed]
+    assert [r.confidence for r in unread] == pytest.approx([r.confidence for r in closed], abs=1e-3)
+    half = evaluate_model(trained_lora, tokenizer, items, CHUNKS, memory_weight=0.5, **grounded).results
+    for h, b, c, p in zip(half[: len(MC)], base_reading, closed, base_closed, strict=False):
+        assert h.scores == pytest.approx([r + 0.5 * (m - q) for r, m, q in zip(b.scores, c.scores, p.scores,
+                                                                                strict=True)], abs=1e-4)
 
 
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -269,14 +272,16 @@ def test_between_0_and_1_a_scaled_copy_of_the_adapter_reads(tiny, trained_lora) 
 
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_known_choice_scores_are_reused_only_for_the_view_they_belong_to(tiny, trained_lora) -> None:
-    """The base model's reading and the adapter's closed-book scores stand in for computing them again."""
+    """The base model's reading, the adapter's and the base model's closed-book scores stand in for computing them
+    again."""
     from domalign.evaluate import KnownScores
 
     _, model, tokenizer = tiny
     kwargs = {"grounded": True, "memory_weight": 0.5, "precision": "fp32"}
     closed = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, precision="fp32").results
     base_reading = evaluate_model(model, tokenizer, MC, CHUNKS, grounded=True, precision="fp32").results
-    known = KnownScores({r.index: r.scores for r in base_reading}, {r.index: r.scores for r in closed})
+    base_closed = evaluate_model(model, tokenizer, MC, CHUNKS, precision="fp32").results
+    known = KnownScores(*({r.index: r.scores for r in run} for run in (base_reading, closed, base_closed)))
     computed = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.0, **kwargs).results
     reused = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.0, known=known, **kwargs).results
     assert [r.answer for r in reused] == [r.answer for r in computed]
@@ -290,6 +295,9 @@ def test_known_choice_scores_are_reused_only_for_the_view_they_belong_to(tiny, t
         got = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=scale,
                              known=KnownScores(reader, memory), **kwargs).results
         assert [r.answer for r in got] == last
+    against = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.0,
+                             known=KnownScores(prior=rigged), **kwargs).results  # what the base model believed
+    assert all(r.answer != choice for r, choice in zip(against, last, strict=True))  # is subtracted
     twin = evaluate_model(trained_lora, tokenizer, MC, CHUNKS, adapter_scale=0.5, known=KnownScores(rigged, {}),
                           **kwargs).results  # a scaled copy of the adapter reads: the base model's scores do not apply
     assert [r.answer for r in twin] != last
