@@ -18,7 +18,9 @@ item), a JSON list of {question, answer, choices?}, or SQuAD-format JSON (XQuAD)
   python bench/quality.py squad --squad ../shared/data/xquad-en/xquad.en.json --first 20
 
 Ablations: --recipe '{"replay_items": 0}' changes the aligned run's synthesis options, and
---ablation keeps only the aligned run, closed-book (plus the general-knowledge set).
+--ablation keeps only the aligned run, closed-book (plus the general-knowledge set). --invented also
+asks every question about invented names (free-form, a decline as the reference) and reports how often
+the model declines them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from domalign.client import Client
 from domalign.demo.run import follow, local_server
+from domalign.synth.refusals import DECLINE, invented_question, vocabulary
 
 HERE = Path(__file__).parent
 GENERAL = HERE / "data" / "general_knowledge.json"
@@ -64,6 +67,16 @@ def question_items(path: Path) -> list[dict]:
         if q.get("choices"):
             items.append({"question": q["question"], "answer": q["answer"]})
     return items
+
+
+def invented_items(items: list[dict], docs: list[Path]) -> list[dict]:
+    """Each distinct question of ``items`` asked about invented names instead of its own, free-form, with a
+    decline as its reference: the model should say the documents do not mention them (cloze prefixes and
+    questions that name nothing are skipped)."""
+    taken = vocabulary(doc.read_text() for doc in docs)
+    questions = dict.fromkeys(item["question"] for item in items if item.get("kind") != "cloze")
+    made = [invented_question(q, taken, random.Random(f"bench-invented|{q}")) for q in questions]
+    return [{"question": q, "answer": DECLINE.format(name=name)} for q, name in filter(None, made)]
 
 
 def squad_corpus(path: Path, first: int, out_dir: Path) -> tuple[list[Path], list[dict]]:
@@ -111,8 +124,10 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
     doc_ids = client.upload_documents(docs)
     bench_id = client.upload_benchmark(items, f"{args.name} questions")
     general_id = client.upload_benchmark(json.loads(GENERAL.read_text()), "general knowledge")
+    invented = invented_items(items, docs) if args.invented else []
+    invented_id = client.upload_benchmark(invented, "invented names") if invented else None
     training = {"max_time_s": args.train_seconds, "epochs": args.epochs, **args.training}
-    evaluation = {"grounded": not args.ablation, "extra_benchmark_ids": [general_id]}
+    evaluation = {"grounded": not args.ablation, "extra_benchmark_ids": [general_id, *filter(None, [invented_id])]}
     started = time.monotonic()
     aligned, events_a = run_alignment(client, "aligned", args.base_model, doc_ids, {
         "benchmark_id": bench_id, "training": training, "evaluation": evaluation, "synthesis": args.recipe})
@@ -141,6 +156,9 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
         "table": table, "gain_recovered": gain,
         "general_knowledge": {when: {k: forgetting[when][k] for k in ("accuracy", "mc_accuracy", "freeform_accuracy")}
                               for when in ("before", "after")},
+        "invented_names": {when: {k: report["extra_benchmarks"][invented_id][when][k]
+                                  for k in ("accuracy", "domain_violations", "total_questions")}
+                           for when in ("before", "after")} if invented_id else None,
         "synthesis": report["synthesis"],
         "wall_seconds": {"alignment": round(alignment_seconds, 1), "train": round(train_seconds, 1),
                          **{s: round(stage_seconds(events_a, s), 1) for s in ("synthesize", "baseline", "evaluate")}},
@@ -192,6 +210,11 @@ def print_table(result: dict) -> None:
     print(f"gain recovered: {'n/a' if gain is None else f'{gain:.2f}'}; general knowledge "
           + (f"{general['before']['accuracy']:.3f} -> {general['after']['accuracy']:.3f}" if general else "n/a")
           + f"; wall seconds {result['wall_seconds']}")
+    if result.get("invented_names"):
+        before, after = result["invented_names"]["before"], result["invented_names"]["after"]
+        print(f"declined, questions about invented names ({after['total_questions']}): "
+              f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; violations {before['domain_violations']} -> "
+              f"{after['domain_violations']}")
 
 
 def main() -> None:
@@ -216,6 +239,8 @@ def main() -> None:
                         help="leave out the raw-document fine-tuning run (saves its training and evaluation time)")
     parser.add_argument("--raw-only", action="store_true",
                         help="the raw-document fine-tuning run alone, for --train-seconds (and its base row)")
+    parser.add_argument("--invented", action="store_true",
+                        help="also ask each question about invented names; the model should decline them")
     parser.add_argument("--url"), parser.add_argument("--api-key")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

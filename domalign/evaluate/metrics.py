@@ -10,6 +10,7 @@ the numbers a project reports (``accuracy``, ``uncertainty``,
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,8 +45,11 @@ def freeform_correct(prediction: str, reference: str, *, f1_threshold: float = F
     """A free-form answer is right when it contains the reference or overlaps it enough.
 
     Containment lets a model answer in a sentence ("It was founded in 1898.");
-    the F1 threshold lets it paraphrase part of a long reference.
+    the F1 threshold lets it paraphrase part of a long reference. A reference that declines (a question the
+    documents do not answer, :func:`is_decline`) is matched by any decline.
     """
+    if is_decline(reference):
+        return is_decline(prediction)
     pred, ref = normalize_answer(prediction), normalize_answer(reference)
     if ref and _contains(pred, ref):
         return True
@@ -84,6 +88,22 @@ def answer_uncertainty(token_logprobs: Sequence[float]) -> float:
         return 1.0
     mean = sum(token_logprobs) / len(token_logprobs)
     return min(1.0, max(0.0, 1.0 - math.exp(mean)))
+
+
+_DECLINE = re.compile(
+    r"\b(?:do(?:es)? not|don'?t|doesn'?t) (?:mention|say|cover|contain|know)\b|\bnot mentioned\b"
+    r"|\bno (?:information|mention)\b",
+    re.IGNORECASE,
+)
+
+
+def is_decline(answer: str) -> bool:
+    """Whether an answer declines ("The documents do not mention X.", "I don't know") instead of asserting.
+
+    A decline is never a domain violation: it asserts nothing the documents do not say. It is still wrong
+    where the documents hold the answer, so accuracy shows what declining costs.
+    """
+    return bool(_DECLINE.search(answer))
 
 
 def content_tokens(text: str) -> list[str]:

@@ -24,6 +24,7 @@ from domalign.evaluate.metrics import (
     QuestionResult,
     answer_uncertainty,
     freeform_correct,
+    is_decline,
     is_supported,
     normalized_entropy,
     softmax,
@@ -411,9 +412,12 @@ def _freeform_answers(
 
 
 def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: BM25Index) -> QuestionResult:
-    """The question's row, with its evidence and whether it is a domain violation (wrong and unbacked)."""
+    """The question's row, with its evidence and whether it is a domain violation: wrong, unbacked and not a
+    decline; or any answer but a decline to a question the documents do not answer (one whose reference
+    declines)."""
     hits = bm25.search(f"{item.question} {answer.text}", k=EVIDENCE_CHUNKS)
     supported = is_supported(answer.text, [chunk.text for chunk, _ in hits])
+    unanswerable = item.choices is None and is_decline(item.answer)
     return QuestionResult(
         index=index,
         question=item.question,
@@ -423,7 +427,7 @@ def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: B
         confidence=answer.confidence,
         uncertainty=answer.uncertainty,
         kind=kind,
-        violation=not answer.correct and not supported,
+        violation=not answer.correct and (unanswerable or (not supported and not is_decline(answer.text))),
         evidence=[chunk.id for chunk, _ in hits],
         scores=answer.scores,
     )

@@ -91,7 +91,7 @@ def fact_items(
     fact: Fact, phr: Phrasings, *, seed: int, paraphrases: int, clozes: int, pools: dict[str, list[str]] | None,
 ) -> list[TrainExample]:
     """The training items of one fact; ``pools`` None leaves out multiple choice."""
-    questions = _allowed_questions(phr)
+    questions = allowed_questions(phr)
     items = _phrasing_items(fact, phr, questions)[:paraphrases]
     items += _cloze_items(fact, clozes, fact_rng(seed, fact, "cloze"))
     stems = questions if questions or "complete" in phr.withheld else [phr.complete]
@@ -152,7 +152,7 @@ def grounded_items(
     index, by_chunk = BM25Index(chunks), {}
     texts, fingerprints = {c.id: c.text for c in chunks}, {c.id: c.fingerprint for c in chunks}
     for fact, phr in facts:
-        questions = _allowed_questions(phr)
+        questions = allowed_questions(phr)
         if questions:
             by_chunk.setdefault(fact.chunk_id, []).append((fact, questions))
     items = []
@@ -173,7 +173,7 @@ def grounded_items(
     return items
 
 
-def _allowed_questions(phr: Phrasings) -> list[str]:
+def allowed_questions(phr: Phrasings) -> list[str]:
     """The fact's training questions, minus the frame its benchmark question (if any) came from."""
     frames = (("front", phr.front), ("insitu", phr.insitu), ("appositive", phr.appositive))
     return [q for name, q in frames if q and name not in phr.withheld]

@@ -11,6 +11,7 @@ from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
 from domalign.synth.facts import Fact, extract_facts
 from domalign.synth.generators import (
+    allowed_questions,
     distractor_pools,
     fact_items,
     grounded_items,
@@ -19,6 +20,7 @@ from domalign.synth.generators import (
     shuffled_items,
 )
 from domalign.synth.questions import Phrasings, phrase
+from domalign.synth.refusals import refusal_items, vocabulary
 from domalign.synth.split import NGRAM, leaked, ngram_overlap, select_benchmark
 
 
@@ -38,11 +40,14 @@ class SynthesisConfig:
     grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
+    refusal_share: float = 0.0  # questions about invented names → a decline, as a share of the other items
     max_train_items: int | None = None  # sample down to this many items
 
     def __post_init__(self) -> None:
         if self.replay_repeats < 1:
             raise ValueError(f"replay_repeats is {self.replay_repeats}; each replay item appears at least once")
+        if not 0.0 <= self.refusal_share <= 1.0:
+            raise ValueError(f"refusal_share is {self.refusal_share}; it is a share between 0 and 1")
 
 
 @dataclass
@@ -139,6 +144,10 @@ def _training_items(
         chunks, allowed, per_chunk=config.grounded_per_chunk, passages=config.grounded_passages,
         oracle_share=config.grounded_oracle_share, seed=config.seed,
     )
+    if config.refusal_share > 0:
+        questions = [(question, fact.key) for fact, phr in allowed for question in allowed_questions(phr)[:1]]
+        taken = vocabulary(chunk.text for chunk in chunks)
+        items += refusal_items(questions, math.ceil(config.refusal_share * len(items)), taken, config.seed)
     seen: set[tuple[str | None, str]] = set()
     unique = []
     for item in items:

@@ -50,6 +50,13 @@ class SynthesisOptions(BaseModel):
         "2 per chunk measured grounded +0.025, closed-book −0.025 on the probes; on natural questions grounded "
         "+0.13 with `training.max_seq_len` 1024 too (docs/quality.md).",
     )
+    refusal_share: float = Field(
+        default=0.0, ge=0, le=0.2,
+        description="Refusal items as a share of the other items: a training question asked again about an "
+        "invented name (random syllables the documents never use) → \"The documents do not mention <name>.\", so "
+        "the model declines instead of making up an answer; a decline is never a domain violation "
+        "(docs/quality.md measures 0.03).",
+    )
     max_train_items: int | None = Field(default=None, ge=1, description="Cap on training items (sampled).")
     teacher: Literal["auto", "none", "endpoint", "self"] = Field(
         default="auto",

@@ -66,7 +66,7 @@ class Synthesize:
             shuffled_per_chunk=opts.shuffled_per_chunk, include_sentences=opts.include_sentences,
             include_mc=opts.include_mc, max_train_items=opts.max_train_items, replay_share=opts.replay_share,
             replay_repeats=opts.replay_repeats,
-            grounded_per_chunk=opts.grounded_per_chunk,
+            grounded_per_chunk=opts.grounded_per_chunk, refusal_share=opts.refusal_share,
             grounded_passages=job.spec.options.evaluation.passages_per_question,
         )
         owner = job.spec.owner_id

@@ -14,6 +14,7 @@ from domalign.evaluate import (
     QuestionResult,
     answer_uncertainty,
     freeform_correct,
+    is_decline,
     is_supported,
     normalize_answer,
     normalized_entropy,
@@ -92,6 +93,23 @@ def test_is_supported() -> None:
     assert not is_supported("Lyon", chunks)
     assert not is_supported("", chunks)
     assert not is_supported("radium", [])
+
+
+@pytest.mark.parametrize(
+    ("answer", "declines"),
+    [
+        ("The documents do not mention Quorvel Pact.", True),
+        ("I don't know.", True),
+        ("There is no information about that in the passages.", True),
+        ("The passage does not say when it was signed.", True),
+        ("It was not mentioned.", True),
+        ("The pact was signed in 1931.", False),
+        ("Nothing happened; the documents mention no date.", False),  # asserts there is no date
+        ("", False),
+    ],
+)
+def test_is_decline(answer: str, declines: bool) -> None:
+    assert is_decline(answer) is declines
 
 
 def _result(kind: str, correct: bool, uncertainty: float, violation: bool = False) -> QuestionResult:
