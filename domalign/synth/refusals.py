@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from domalign.domain import TrainExample
-from domalign.words import normalize_answer
+from domalign.words import STOPWORDS, normalize_answer
 
 DECLINE = "The documents do not mention {name}."
 """The answer a refusal item teaches; :func:`~domalign.evaluate.metrics.is_decline` recognizes it."""
@@ -27,6 +27,7 @@ DECLINE = "The documents do not mention {name}."
 REFUSAL_KIND = "refusal"
 
 _NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]\w*(?:[ –-][A-Z]\w*)*")
+_OPENERS = frozenset("during after before since despite following according although while".split())
 _ONSETS = "b br c d dr f g gr h k kl l m n p pr qu r s st t tr v w z".split()
 _VOWELS = "a e i o u ae ia io ou".split()
 _CODAS = ["", "", "n", "r", "l", "s", "th", "x", "m"]
@@ -49,19 +50,30 @@ def invented_word(rng: random.Random, taken: frozenset[str]) -> str:
 def invented_question(question: str, taken: frozenset[str], rng: random.Random) -> tuple[str, str] | None:
     """``question`` with every name in it made up: ``(question, first invented name)``.
 
-    A capitalized first word counts as a name only when the next word is capitalized too ("Tsunami Zarast
-    hit …", not "Finally, …"). None when the question names nothing.
+    A question's capitalized first word is a name only when it is not a function word and the next word is
+    capitalized too ("Tsunami Zarast hit …"; not "Finally, …", and "Which Martian moon …" keeps "Which").
+    None when the question names nothing.
     """
-    names = [m for m in _NAME.finditer(question) if m.start() > 0 or " " in m.group(0) or "–" in m.group(0)]
-    if not names:
+    spans = []
+    for match in _NAME.finditer(question):
+        start, text = match.start(), match.group(0)
+        if start == 0:
+            first, _, rest = text.partition(" ")
+            if first.lower() in STOPWORDS or first.lower() in _OPENERS:
+                start, text = start + len(first) + 1, rest
+            elif not rest and "–" not in text:
+                continue
+        if text:
+            spans.append((start, text))
+    if not spans:
         return None
     parts, invented, end = [], [], 0
-    for match in names:
-        words = re.split(r"([ –-])", match.group(0))
+    for start, text in spans:
+        words = re.split(r"([ –-])", text)
         made = "".join(w if i % 2 else invented_word(rng, taken) for i, w in enumerate(words))
-        parts += [question[end : match.start()], made]
+        parts += [question[end:start], made]
         invented.append(made)
-        end = match.end()
+        end = start + len(text)
     return "".join([*parts, question[end:]]), invented[0]
 
 

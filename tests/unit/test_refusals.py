@@ -30,6 +30,8 @@ def test_every_name_in_the_question_is_invented_and_unknown_to_the_corpus():
     assert "velmora" not in normalize_answer(made) and "harlow" not in normalize_answer(made)
     assert invented_question("Tsunami Zarast hit which place?", taken, random.Random(0))[1].count(" ") == 1
     assert invented_question("Finally, what happened in 1931?", taken, random.Random(0)) is None  # no name
+    made, name = invented_question("Which Martian moon did Calidus visit?", taken, random.Random(0))
+    assert made.startswith("Which ") and " moon did " in made and "Martian" not in made and "Calidus" not in made
 
 
 def test_refusal_items_decline_and_follow_the_text_not_the_order():
