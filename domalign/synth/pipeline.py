@@ -40,7 +40,7 @@ class SynthesisConfig:
     grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
-    refusal_share: float = 0.03  # questions about invented names → a decline, as a share of the other items
+    refusal_share: float = 0.0  # questions about invented names → a decline, as a share of the other items
     max_train_items: int | None = None  # sample down to this many items
 
     def __post_init__(self) -> None:

@@ -47,8 +47,8 @@ def test_refusal_items_decline_and_follow_the_text_not_the_order():
     assert refusal_items(pairs, 1, taken, seed=0)[0] in items
 
 
-def test_synthesis_adds_the_share_asked_for_and_none_at_zero():
-    plain = synthesize(CHUNKS, num_benchmark=1, config=SynthesisConfig(refusal_share=0.0))
+def test_synthesis_adds_the_share_asked_for_and_none_by_default():
+    plain = synthesize(CHUNKS, num_benchmark=1)
     asked = synthesize(CHUNKS, num_benchmark=1, config=SynthesisConfig(refusal_share=0.2))
     refusals = [ex for ex in asked.train if ex.kind == "refusal"]
     assert not [ex for ex in plain.train if ex.kind == "refusal"]

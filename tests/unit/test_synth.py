@@ -163,7 +163,7 @@ def test_extra_training_items_join_and_pass_the_leak_filter():
 
 
 def test_training_covers_every_kind_and_teaches_benchmark_facts_otherwise():
-    result = synthesize(CHUNKS, num_benchmark=6, config=SynthesisConfig(grounded_per_chunk=2))
+    result = synthesize(CHUNKS, num_benchmark=6, config=SynthesisConfig(grounded_per_chunk=2, refusal_share=0.1))
     assert {ex.kind for ex in result.train} == {
         "qa", "cloze", "mc", "paraphrase", "raw", "shuffled", "sentence", "grounded", "refusal"}
     assert all((ex.prompt is None) == (ex.kind in RAW_KINDS) for ex in result.train)
