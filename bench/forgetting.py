@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 from domalign.config import Settings
+from domalign.declines import load_vocabulary
 from domalign.domain import BenchmarkItem, Chunk, benchmark_item_from_dict
 from domalign.evaluate import evaluate_model
 from domalign.store.tables import Alignment
@@ -39,8 +40,9 @@ def sign_test(lost: int, gained: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _answer_rows(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk]) -> list[dict]:
-    report = evaluate_model(model, tokenizer, items, chunks)
+def _answer_rows(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk],
+                 vocabulary: frozenset[str] | None = None) -> list[dict]:
+    report = evaluate_model(model, tokenizer, items, chunks, vocabulary=vocabulary)
     return [{"question": r.question, "kind": r.kind, "answer": r.answer, "correct": r.correct}
             for r in report.results]
 
@@ -83,8 +85,9 @@ def main() -> None:
         base, tokenizer = load_catalog_model(ctx, base_id)
         if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
             base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
-        with with_adapter(base, ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))) as model:
-            after = _answer_rows(model, tokenizer, items, chunks)
+        adapter = ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))
+        with with_adapter(base, adapter) as model:  # declines guarded as in the product
+            after = _answer_rows(model, tokenizer, items, chunks, load_vocabulary(adapter))
         results[alignment_id] = compare(base_rows[base_id], after)
         r = results[alignment_id]
         print(f"{alignment_id}: {r['before']['accuracy']:.3f} -> {r['after']['accuracy']:.3f} ({r['change']:+.3f})"

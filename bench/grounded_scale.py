@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from domalign.config import Settings
+from domalign.declines import load_vocabulary
 from domalign.domain import Chunk
 from domalign.evaluate import evaluate_model
 from domalign.store.tables import Alignment
@@ -55,11 +56,12 @@ def main() -> None:
     weight = training.grounded_memory_weight if args.memory_weight is None else args.memory_weight
     base, tokenizer = load_catalog_model(ctx, base_id)
     rows = []
-    with with_adapter(base, ctx.blobs.fetch(artifact_key(args.alignment_id, "adapter"))) as model:
+    adapter = ctx.blobs.fetch(artifact_key(args.alignment_id, "adapter"))
+    with with_adapter(base, adapter) as model:
         for scale in scales:
             started = time.monotonic()
             report = evaluate_model(model, tokenizer, items, chunks, grounded=True, passages_per_question=passages,
-                                    adapter_scale=scale, memory_weight=weight)
+                                    adapter_scale=scale, memory_weight=weight, vocabulary=load_vocabulary(adapter))
             summary, seconds = report.summary, round(time.monotonic() - started, 1)
             rows.append({"scale": scale, "memory_weight": weight, **asdict(summary), "seconds": seconds,
                          "results": [asdict(r) for r in report.results]})

@@ -34,8 +34,9 @@ from datetime import datetime
 from pathlib import Path
 
 from domalign.client import Client
+from domalign.declines import DECLINE, vocabulary
 from domalign.demo.run import follow, local_server
-from domalign.synth.refusals import DECLINE, invented_question, vocabulary
+from domalign.synth.refusals import invented_question
 
 HERE = Path(__file__).parent
 GENERAL = HERE / "data" / "general_knowledge.json"

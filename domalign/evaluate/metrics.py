@@ -10,11 +10,11 @@ the numbers a project reports (``accuracy``, ``uncertainty``,
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from domalign.declines import is_decline
 from domalign.words import STOPWORDS, normalize_answer
 
 FREEFORM_F1_THRESHOLD = 0.5
@@ -88,22 +88,6 @@ def answer_uncertainty(token_logprobs: Sequence[float]) -> float:
         return 1.0
     mean = sum(token_logprobs) / len(token_logprobs)
     return min(1.0, max(0.0, 1.0 - math.exp(mean)))
-
-
-_DECLINE = re.compile(
-    r"\b(?:do(?:es)? not|don'?t|doesn'?t) (?:mention|say|cover|contain|know)\b|\bnot mentioned\b"
-    r"|\bno (?:information|mention)\b",
-    re.IGNORECASE,
-)
-
-
-def is_decline(answer: str) -> bool:
-    """Whether an answer declines ("The documents do not mention X.", "I don't know") instead of asserting.
-
-    A decline is never a domain violation: it asserts nothing the documents do not say. It is still wrong
-    where the documents hold the answer, so accuracy shows what declining costs.
-    """
-    return bool(_DECLINE.search(answer))
 
 
 def content_tokens(text: str) -> list[str]:

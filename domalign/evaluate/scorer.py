@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from domalign.declines import may_decline
 from domalign.domain import BenchmarkItem, Chunk
 from domalign.errors import Cancelled, InvalidInput
 from domalign.evaluate.metrics import (
@@ -31,6 +32,7 @@ from domalign.evaluate.metrics import (
     summarize,
 )
 from domalign.models.adapter_scale import BASE_MODEL, active_adapter, grounded_twin
+from domalign.models.decline_guard import DeclineGuard
 from domalign.models.fusion import FusedRows, ViewFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
 from domalign.models.prefill import RowCache, grouped_prefill, left_padded, prompt_cache
@@ -236,7 +238,7 @@ def score_shared_prompt(
 def generate_answers(
     model: Any, tokenizer: Any, prompts: Sequence[list[int]], max_new_tokens: int,
     views: Views | None = None, memory_prompts: Sequence[list[int]] | None = None,
-    known: Sequence[RowCache | None] | None = None,
+    known: Sequence[RowCache | None] | None = None, guarded: Sequence[bool] | None = None,
 ) -> list[tuple[str, list[float]]]:
     """Greedy answers with the log-probability of each answer token (stop token excluded).
 
@@ -245,7 +247,8 @@ def generate_answers(
     ``views`` fusing a memory view, each prompt is decoded beside its closed-book
     ``memory_prompts`` twin, asked of the adapter and of the base model, as one answer
     (:class:`~domalign.models.fusion.ViewFusion`), and the log-probabilities are the fused ones. ``known``
-    caches of prompts (one per prompt, or None; :class:`PromptCaches`) are not prefilled again.
+    caches of prompts (one per prompt, or None; :class:`PromptCaches`) are not prefilled again. A prompt
+    ``guarded`` (one flag per prompt) cannot be answered with a decline (:mod:`domalign.models.decline_guard`).
     """
     from transformers import GenerationConfig, LogitsProcessorList
 
@@ -268,11 +271,12 @@ def generate_answers(
         output_logits=not fusion,  # a fused answer's log-probabilities come from the fusion itself
     )
     extra: dict[str, Any] = {}
+    guard = DeclineGuard(tokenizer, [3 * i if fusion else i for i, g in enumerate(guarded or ()) if g], width)
     if fusion:
         fuse = ViewFusion([FusedRows(3 * i, 3 * i + 1, 3 * i + 2) for i in range(len(prompts))],
                           [views.memory_weight] * len(prompts))
         names = [views.reader, views.memory, views.prior] * len(prompts)
-        extra = {"logits_processor": LogitsProcessorList([fuse]), "adapter_names": names}
+        extra = {"logits_processor": LogitsProcessorList([guard, fuse]), "adapter_names": names}
         fused_known = [cache for reader in known for cache in (reader, None, None)]  # closed-book prompts are short
         closed_book = [row % 3 > 0 for row in range(len(rows))]
         cache = grouped_prefill(model, rows, names, pad, fused_known, closed_book)  # not at the passages' width
@@ -280,7 +284,7 @@ def generate_answers(
             extra["past_key_values"] = cache  # later transformers 5 releases call it `cache`
     else:
         reader = views.reader if views is not None else None
-        extra = _adapter_kwargs(reader, len(rows))
+        extra = {**_adapter_kwargs(reader, len(rows)), "logits_processor": LogitsProcessorList([guard])}
         if any(c is not None for c in known):
             cache = grouped_prefill(model, rows, [reader] * len(rows), pad, known)
             if cache is not None:
@@ -397,14 +401,16 @@ def _mc_answers(
 
 def _freeform_answers(
     model: Any, tokenizer: Any, items: list[BenchmarkItem], prompts: _Prompts, max_new_tokens: int,
-    views: Views, caches: PromptCaches,
+    views: Views, caches: PromptCaches, vocabulary: frozenset[str] | None,
 ) -> list[_Answer]:
     """Greedy-answer a batch, starting from the ``caches`` of prompts a multiple-choice twin ran; confidence is
-    the geometric-mean token probability."""
+    the geometric-mean token probability. With the corpus ``vocabulary`` of an adapter that learned to decline,
+    only questions naming a word outside it may be declined."""
     answers = []
+    guarded = [vocabulary is not None and not may_decline(item.question, vocabulary) for item in items]
     generated = generate_answers(model, tokenizer, prompts.reader, max_new_tokens, views,
                                  prompts.closed_book if views.fused else None,
-                                 [caches.take(views.reader, prompt) for prompt in prompts.reader])
+                                 [caches.take(views.reader, prompt) for prompt in prompts.reader], guarded)
     for item, (text, logprobs) in zip(items, generated, strict=True):
         uncertainty = answer_uncertainty(logprobs)
         answers.append(_Answer(text, freeform_correct(text, item.answer), 1.0 - uncertainty, uncertainty, logprobs))
@@ -497,6 +503,7 @@ def evaluate_model(
     memory_weight: float = 0.0,
     precision: Precision = "auto",
     known: KnownScores | None = None,
+    vocabulary: frozenset[str] | None = None,
 ) -> EvaluationReport:
     """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
 
@@ -513,7 +520,9 @@ def evaluate_model(
     (bf16 autocast where native: 1.8× faster on grounded items here, same answers
     on the 32 we compared; docs/quality.md). ``known`` choice scores are used, not computed again,
     where the view they belong to answers: the reader's where the base model reads a PEFT model's passages
-    (``adapter_scale`` 0), the memory's and the prior's where a memory view is fused in.
+    (``adapter_scale`` 0), the memory's and the prior's where a memory view is fused in. ``vocabulary``: the
+    corpus words of an adapter that learned to decline (:func:`~domalign.declines.load_vocabulary`),
+    which guards its free-form answers.
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
@@ -536,7 +545,7 @@ def evaluate_model(
                                           _known_for(known, views, batch), caches)
                 else:
                     answers = _freeform_answers(model, tokenizer, batch_items, batch_prompts, max_new_tokens, views,
-                                                caches)
+                                                caches, vocabulary)
                 results += [_result(i, items[i], kind, a, bm25) for i, a in zip(batch, answers, strict=True)]
                 done += len(batch)
                 if on_progress is not None:

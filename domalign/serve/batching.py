@@ -116,13 +116,14 @@ class Batcher:
 
 
 def run_batch(model: Any, tokenizer: Any, batch: list[Request], adapters: list[str | None],
-              memories: list[Memory | None]) -> None:
-    """Generate for ``batch``, each row with its PEFT adapter from ``adapters`` (and the memory view from
-    ``memories`` where given), and resolve each request's future with its ChatResult."""
+              memories: list[Memory | None], guarded: list[bool]) -> None:
+    """Generate for ``batch``, each row with its PEFT adapter from ``adapters`` (the memory view from
+    ``memories`` where given, no decline where ``guarded``), and resolve each request's future with its
+    ChatResult."""
     started = time.monotonic()
     results = generate_batch(model, tokenizer, [
-        BatchEntry(r.params, r.streamer, r.cancel, name, memory)
-        for r, name, memory in zip(batch, adapters, memories, strict=True)
+        BatchEntry(r.params, r.streamer, r.cancel, name, memory, guard)
+        for r, name, memory, guard in zip(batch, adapters, memories, guarded, strict=True)
     ])
     log.info("batch of %d in %.2f s", len(batch), time.monotonic() - started)
     for request, result in zip(batch, results, strict=True):

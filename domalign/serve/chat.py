@@ -16,6 +16,7 @@ import torch
 
 from domalign.errors import BadRequest
 from domalign.models.adapter_scale import BASE_MODEL
+from domalign.models.decline_guard import DeclineGuard
 from domalign.models.fusion import FusedRows, ViewFusion
 from domalign.models.prefill import grouped_prefill, left_padded
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
@@ -66,13 +67,15 @@ class Memory:
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """One request of a batch: its params, streamer, cancel flag, PEFT adapter (None: the base) and memory view."""
+    """One request of a batch: its params, streamer, cancel flag, PEFT adapter (None: the base), memory view, and
+    whether its answers must not decline (:mod:`domalign.models.decline_guard`)."""
 
     params: ChatParams
     streamer: Any
     cancel: threading.Event
     adapter: str | None = None
     memory: Memory | None = None
+    guarded: bool = False
 
 
 def context_length(config: Any) -> int:
@@ -143,12 +146,13 @@ class _RowStreamer:
 
 def generate_rows(
     model: Any, tokenizer: Any, rows: list[Row], params: ChatParams, adapter_names: list[str] | None = None,
-    fused: list[tuple[FusedRows, float]] = (),
+    fused: list[tuple[FusedRows, float]] = (), guarded: list[int] = (),
 ) -> tuple[list[list[int]], list[list[float]]]:
     """One ``generate`` call for all ``rows`` (left-padded), sharing ``params``' sampling settings and stop
     strings; per-row budgets, cancel flags, streamers and (PEFT) adapters. The ``fused`` triples of rows, each
-    with its weight, decode as one answer each (:class:`~domalign.models.fusion.ViewFusion`). Returns each
-    row's new tokens and the log-probability of each (the fused one for a triple's rows)."""
+    with its weight, decode as one answer each (:class:`~domalign.models.fusion.ViewFusion`); ``guarded`` rows
+    (a triple's reader) cannot start a decline. Returns each row's new tokens and the log-probability of each
+    (the fused one for a triple's rows)."""
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
     stops = stop_token_ids(model, tokenizer)
@@ -167,9 +171,10 @@ def generate_rows(
     width = input_ids.shape[1]
     extra: dict[str, Any] = {"adapter_names": adapter_names} if adapter_names is not None else {}
     fusion = ViewFusion([triple for triple, _ in fused], [w for _, w in fused], params.temperature, params.top_p)
+    guard = DeclineGuard(tokenizer, guarded, width)  # ahead of the fusion and of generate's own warpers
+    extra["logits_processor"] = LogitsProcessorList([guard, fusion] if fused else [guard])
     with torch.inference_mode():
         if fused:  # grounded rows with closed-book twins: prefill each adapter's rows at their own width
-            extra["logits_processor"] = LogitsProcessorList([fusion])
             closed = {row for triple, _ in fused for row in triple[1:]}  # closed-book prompts are short
             cache = grouped_prefill(model, [r.ids for r in rows], adapter_names or [None] * len(rows), pad,
                                     groups=[i in closed for i in range(len(rows))])
@@ -196,13 +201,14 @@ def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> li
     (PEFT's ``__base__``) when the model carries adapters. A request with a memory view adds, for each of its
     rows, two closed-book rows (the adapter and the base model) that decode with it as one answer."""
     context = context_length(model.config)
-    rows, owners, prompts, names, fused = [], [], [], [], []
+    rows, owners, prompts, names, fused, guarded = [], [], [], [], [], []
     for index, entry in enumerate(requests):
         ids, max_new, truncated = prompt_ids(tokenizer, entry.params, context)
         prompts.append((len(ids), truncated))
         memory_ids = prompt_ids(tokenizer, entry.memory.params, context)[0] if entry.memory else None
         for _ in range(entry.params.n):
             rows.append(Row(ids, max_new, entry.cancel, entry.streamer))
+            guarded += [len(rows) - 1] * entry.guarded
             owners.append(index)
             names.append(entry.adapter or BASE_MODEL)
             if entry.memory is not None:
@@ -212,7 +218,7 @@ def generate_batch(model: Any, tokenizer: Any, requests: list[BatchEntry]) -> li
                     owners.append(None)  # answers nothing of its own
                     names.append(adapter)
     tokens, picked = generate_rows(model, tokenizer, rows, requests[0].params,
-                                   names if _has_adapters(model) else None, fused)
+                                   names if _has_adapters(model) else None, fused, guarded)
     stops = stop_token_ids(model, tokenizer)
     results = []
     for index, entry in enumerate(requests):

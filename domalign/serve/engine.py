@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domalign.declines import load_vocabulary, may_decline
 from domalign.errors import NotFound
 from domalign.models.adapter_scale import GROUNDED_TWIN, has_twin
 from domalign.serve.batching import Batcher, Request, run_batch
@@ -39,6 +40,7 @@ class LoadedBase:
     adapters: set[str] = field(default_factory=set)
     grounded_scales: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_adapter_scale
     memory_weights: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_memory_weight
+    vocabularies: dict[str, frozenset[str]] = field(default_factory=dict)  # adapter that learned to decline -> words
     batcher: Batcher | None = None
 
     def run(self, batch: list[Request]) -> None:
@@ -54,7 +56,16 @@ class LoadedBase:
                     request.streamer.end()
             if ready:
                 run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready],
-                          [self._memory(r) for r in ready])
+                          [self._memory(r) for r in ready], [self._guarded(r) for r in ready])
+
+    def _guarded(self, request: Request) -> bool:
+        """An adapter that learned to decline may decline only a question naming a word its corpus never uses."""
+        words = self.vocabularies.get(request.adapter_id or "")
+        if words is None:
+            return False
+        messages = (request.closed_book or request.params).messages
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        return not may_decline(question, words)
 
     def _memory(self, request: Request) -> Memory | None:
         """A grounded request to an aligned model also answers closed-book, fused in at the adapter's weight."""
@@ -132,6 +143,8 @@ class ServingEngine:
                 set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
             base.grounded_scales[adapter_id] = scale
             base.memory_weights[adapter_id] = grounded_memory_weight(adapter_dir)
+            if (words := load_vocabulary(adapter_dir)) is not None:
+                base.vocabularies[adapter_id] = words
             base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
             base.adapters.add(adapter_id)
@@ -148,6 +161,7 @@ class ServingEngine:
             scale = base.grounded_scales.pop(adapter_id)
             names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if has_twin(scale) else [])
             base.memory_weights.pop(adapter_id, None)
+            base.vocabularies.pop(adapter_id, None)
             if base.adapters:
                 if base.model.active_adapter in names:
                     base.model.set_adapter(next(iter(base.adapters)))

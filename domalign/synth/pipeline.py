@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from domalign.declines import vocabulary
 from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
 from domalign.synth.facts import Fact, extract_facts
@@ -20,7 +21,7 @@ from domalign.synth.generators import (
     shuffled_items,
 )
 from domalign.synth.questions import Phrasings, phrase
-from domalign.synth.refusals import refusal_items, vocabulary
+from domalign.synth.refusals import refusal_items
 from domalign.synth.split import NGRAM, leaked, ngram_overlap, select_benchmark
 
 

@@ -7,35 +7,26 @@ names replaced by invented ones ("When was the Quorvel–Drapio Pact signed?") a
 answerable ("Which place did Tsunami Zarast hit in Quorvel?"), and declining it would teach the model to
 decline what it knows. The invented words are random syllables checked against the corpus vocabulary, so no
 invented name is one the documents use; the rest of the question is the corpus's own, so the model has to
-notice the name, not the style. :func:`~domalign.evaluate.metrics.is_decline` recognizes the decline; the
+notice the name, not the style. :func:`~domalign.declines.is_decline` recognizes the decline; the
 evaluation never counts one as a violation (it asserts nothing), and a benchmark question whose reference
-answer is a decline wants one.
+answer is a decline wants one. An adapter trained on them declines only questions that name a word the corpus
+never uses (:mod:`domalign.declines`).
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
+from domalign.declines import DECLINE, question_names
 from domalign.domain import TrainExample
-from domalign.words import STOPWORDS, normalize_answer
-
-DECLINE = "The documents do not mention {name}."
-"""The answer a refusal item teaches; :func:`~domalign.evaluate.metrics.is_decline` recognizes it."""
 
 REFUSAL_KIND = "refusal"
 
-_NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]\w*(?:[ –-][A-Z]\w*)*")
-_OPENERS = frozenset("during after before since despite following according although while".split())
 _ONSETS = "b br c d dr f g gr h k kl l m n p pr qu r s st t tr v w z".split()
 _VOWELS = "a e i o u ae ia io ou".split()
 _CODAS = ["", "", "n", "r", "l", "s", "th", "x", "m"]
-
-
-def vocabulary(texts: Iterable[str]) -> frozenset[str]:
-    """Every normalized word of ``texts``: what an invented word must not be."""
-    return frozenset(word for text in texts for word in normalize_answer(text).split())
 
 
 def invented_word(rng: random.Random, taken: frozenset[str]) -> str:
@@ -48,23 +39,9 @@ def invented_word(rng: random.Random, taken: frozenset[str]) -> str:
 
 
 def invented_question(question: str, taken: frozenset[str], rng: random.Random) -> tuple[str, str] | None:
-    """``question`` with every name in it made up: ``(question, first invented name)``.
-
-    A question's capitalized first word is a name only when it is not a function word and the next word is
-    capitalized too ("Tsunami Zarast hit …"; not "Finally, …", and "Which Martian moon …" keeps "Which").
-    None when the question names nothing.
-    """
-    spans = []
-    for match in _NAME.finditer(question):
-        start, text = match.start(), match.group(0)
-        if start == 0:
-            first, _, rest = text.partition(" ")
-            if first.lower() in STOPWORDS or first.lower() in _OPENERS:
-                start, text = start + len(first) + 1, rest
-            elif not rest and "–" not in text:
-                continue
-        if text:
-            spans.append((start, text))
+    """``question`` with every name in it made up (:func:`~domalign.declines.question_names`): ``(question,
+    first invented name)``; None when the question names nothing."""
+    spans = question_names(question)
     if not spans:
         return None
     parts, invented, end = [], [], 0

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from domalign.declines import load_vocabulary
 from domalign.domain import Chunk
 from domalign.errors import BadRequest, NotFound
 from domalign.ids import new_id
@@ -224,6 +225,7 @@ def run_evaluation(
             reports.append(report_dict(evaluate_model(
                 model, tokenizer, items, chunks, grounded=grounded, should_stop=interrupted,
                 adapter_scale=grounded_scale(adapter), memory_weight=grounded_memory_weight(adapter),
+                vocabulary=load_vocabulary(adapter),
                 on_progress=lambda done, _total, offset=position * len(items): progress(offset + done),
             )))
     summary = write_details(ctx, key, reports)

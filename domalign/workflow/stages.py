@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
+from domalign.declines import load_vocabulary, save_vocabulary, vocabulary
 from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
 from domalign.status import AlignmentStatus
 from domalign.store.tables import AlignedModel, Alignment, Evaluation
+from domalign.synth.refusals import REFUSAL_KIND
 from domalign.workflow import benchmarks, evaluations
 from domalign.workflow.catalog import get_base_model
 from domalign.workflow.documents import load_chunks
@@ -164,8 +166,10 @@ def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
     return runs
 
 
-def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, Any]:
-    """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary."""
+def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
+              vocabulary: frozenset[str] | None = None) -> dict[str, Any]:
+    """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary. ``vocabulary``
+    guards the declines of an adapter that learned them (:mod:`domalign.declines`)."""
     from domalign.evaluate import evaluate_model
 
     runs, chunks, training = _runs(job), _chunks(job), job.spec.options.training
@@ -179,6 +183,7 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any) -> dict[str, 
             on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
             should_stop=job.should_stop,
             known=_known_scores(job, out) if grounded and stage == Evaluate.name else None,
+            vocabulary=vocabulary,
         )
         done += len(items)
         out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
@@ -259,6 +264,8 @@ class Train:
 
             model, tokenizer = job.base_model()
             result = train_lora(model, tokenizer, examples, config, **run)
+        if any(example.kind == REFUSAL_KIND for example in examples):  # it learned to decline: guard it
+            save_vocabulary(blobs.path(job.key("adapter")), vocabulary(chunk.text for chunk in _chunks(job)))
         blobs.publish(job.key("adapter"))
         return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
                 "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early,
@@ -269,9 +276,9 @@ class Evaluate:
     name, status = "evaluate", AlignmentStatus.EVALUATING
 
     def run(self, job: JobRun) -> dict[str, Any]:
-        base, tokenizer = job.base_model()
-        with evaluations.with_adapter(base, job.ctx.blobs.fetch(job.key("adapter"))) as model:
-            after = _evaluate(job, self.name, model, tokenizer)
+        base, tokenizer, adapter = *job.base_model(), job.ctx.blobs.fetch(job.key("adapter"))
+        with evaluations.with_adapter(base, adapter) as model:
+            after = _evaluate(job, self.name, model, tokenizer, load_vocabulary(adapter))
         baseline, evaluated = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
         self._record(job, baseline, evaluated)
         self._report_other_runs(job, baseline["runs"], evaluated["runs"])

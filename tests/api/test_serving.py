@@ -16,9 +16,10 @@ FAST = {"max_steps": 6, "batch_size": 4, "learning_rate": 0.02}
 PROMPT = [{"role": "user", "content": "Who founded the Quillmere Ferry Cooperative?"}]
 
 
-def _align(client: httpx.Client, doc_ids: list[str], seed: int, **training) -> dict:
+def _align(client: httpx.Client, doc_ids: list[str], seed: int, refusal_share: float = 0.0, **training) -> dict:
     body = {"name": f"serve-{seed}", "base_model": "tiny-llama", "document_ids": doc_ids,
-            "training": {**FAST, "seed": seed, **training}, "synthesis": {"num_benchmark_questions": 4, "seed": seed}}
+            "training": {**FAST, "seed": seed, **training},
+            "synthesis": {"num_benchmark_questions": 4, "seed": seed, "refusal_share": refusal_share}}
     alignment_id = client.post("/alignment/create", json=body).json()["id"]
     return wait_for(lambda: (s := client.get(f"/alignment/status/{alignment_id}").json())["status"] == "evaluated"
                     and s["data"], timeout=180)
@@ -34,8 +35,9 @@ def _operate(client: httpx.Client, action: str, model_id: str) -> dict:
 @pytest.fixture(scope="module")
 def deployed(server, user_key, corpus_ids):
     with server.client(user_key) as client:
-        # the second answers grounded requests as the base model would (grounded_adapter_scale 0, no memory view)
-        projects = [_align(client, corpus_ids, 1),
+        # the first learned to decline (its requests run guarded, beside the others'); the second answers grounded
+        # requests as the base model would (grounded_adapter_scale 0, no memory view)
+        projects = [_align(client, corpus_ids, 1, refusal_share=0.05),
                     _align(client, corpus_ids, 2, grounded_adapter_scale=0.0, grounded_memory_weight=0.0)]
         for project in projects:
             assert _operate(client, "deploy", project["model_id"])["status"] == "COMPLETED"

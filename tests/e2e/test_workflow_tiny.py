@@ -31,7 +31,7 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     started = time.monotonic()
     body = {"name": "ferries", "base_model": "tiny-llama", "document_ids": corpus_ids,
             "training": {"max_steps": 12, "batch_size": 4, "checkpoint_every": 5},
-            "synthesis": {"num_benchmark_questions": 12, "grounded_per_chunk": 1},
+            "synthesis": {"num_benchmark_questions": 12, "grounded_per_chunk": 1, "refusal_share": 0.05},
             "evaluation": {"grounded": True, "extra_benchmark_ids": [general_id]}}
     created = api.post("/alignment/create", json=body)
     assert created.status_code == 201 and created.json()["status"] == "pending"
@@ -79,7 +79,10 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert len(bench) == data["evaluation_results"]["total_questions"]
     train = (server.home / "blobs" / "alignments" / alignment_id / "train.jsonl").read_text()
     assert all(item["question"] not in train for item in bench + general)
-    assert (server.home / "blobs" / "alignments" / alignment_id / "adapter" / "adapter_config.json").exists()
+    adapter = server.home / "blobs" / "alignments" / alignment_id / "adapter"
+    assert (adapter / "adapter_config.json").exists()
+    # it learned to decline, so it carries its corpus's words: it may decline only names outside them
+    assert '"kind": "refusal"' in train and "brackenford" in (adapter / "vocabulary.txt").read_text().split()
 
     # the aligned grounded run fused the choice scores already computed: the base model reading, plus half of
     # the adapter's closed-book scores minus the base model's (defaults: the base model reads, weight 0.5)

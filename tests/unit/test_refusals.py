@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 
+from domalign.declines import DECLINE, vocabulary
 from domalign.domain import BenchmarkItem, Chunk
 from domalign.evaluate import freeform_correct, is_decline
 from domalign.evaluate.scorer import _Answer as Answer
 from domalign.evaluate.scorer import _result
 from domalign.retrieval import BM25Index
 from domalign.synth import SynthesisConfig, synthesize
-from domalign.synth.refusals import DECLINE, invented_question, refusal_items, vocabulary
+from domalign.synth.refusals import invented_question, refusal_items
 from domalign.words import normalize_answer
 
 TEXT = ("The Harlow Pact, a treaty between two rail companies, was signed in 1931 in Dunmere. "
