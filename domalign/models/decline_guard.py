@@ -2,7 +2,7 @@
 
 A ``generate`` logits processor. Where a question names only words its adapter's corpus uses
 (:func:`domalign.declines.may_decline` is false), "The documents do not mention …" would be false, so the
-guard bans the decline's word after "The documents" at the start of that row's answer
+guard bans "The documents" (and "The document") as the start of that row's answer
 (:data:`~domalign.declines.DECLINE_OPENINGS`) and the model answers with what it would say next. It runs
 before a fused answer's :class:`~domalign.models.fusion.ViewFusion`, on the reader's row, so the fused
 answer cannot take the decline either. Only an adapter that learned to decline carries the words it needs
