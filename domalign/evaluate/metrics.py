@@ -23,6 +23,30 @@ FREEFORM_F1_THRESHOLD = 0.5
 SUPPORT_TOKEN_FRACTION = 0.5
 """An answer is supported when *more than* this fraction of its content tokens is in one chunk."""
 
+_NUMBER_WORDS = {word: value for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {word: 10 * value
+         for value, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+
+
+def numbers_as_digits(normalized: str) -> str:
+    """Number words of a normalized text as digits ("four legs" → "4 legs", "twenty five" → "25"), so an
+    answer is not wrong for writing a number the other way. "one" alone stays a word: it is as often a
+    pronoun ("one of them")."""
+    out: list[str] = []
+    after_tens = False
+    for word in normalized.split():
+        if after_tens and 0 < _NUMBER_WORDS.get(word, 0) < 10:
+            out[-1] = str(int(out[-1]) + _NUMBER_WORDS[word])
+            after_tens = False
+            continue
+        after_tens = word in _TENS
+        number = _TENS.get(word, _NUMBER_WORDS.get(word) if word != "one" else None)
+        out.append(word if number is None else str(number))
+    return " ".join(out)
+
+
 def _contains(haystack: str, needle: str) -> bool:
     """Whole-token containment of normalized strings ("1" is not in "1898")."""
     return f" {needle} " in f" {haystack} "
@@ -45,15 +69,16 @@ def freeform_correct(prediction: str, reference: str, *, f1_threshold: float = F
     """A free-form answer is right when it contains the reference or overlaps it enough.
 
     Containment lets a model answer in a sentence ("It was founded in 1898.");
-    the F1 threshold lets it paraphrase part of a long reference. A reference that declines (a question the
+    the F1 threshold lets it paraphrase part of a long reference. Number words count as their digits
+    ("A dog has 4 legs." answers "four"). A reference that declines (a question the
     documents do not answer, :func:`is_decline`) is matched by any decline.
     """
     if is_decline(reference):
         return is_decline(prediction)
-    pred, ref = normalize_answer(prediction), normalize_answer(reference)
+    pred, ref = (numbers_as_digits(normalize_answer(text)) for text in (prediction, reference))
     if ref and _contains(pred, ref):
         return True
-    return token_f1(prediction, reference) >= f1_threshold
+    return token_f1(pred, ref) >= f1_threshold
 
 
 def normalized_entropy(logprobs: Sequence[float]) -> float:

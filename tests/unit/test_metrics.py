@@ -202,3 +202,17 @@ def test_worked_example_of_docs_metrics_md() -> None:
     assert (summary.accuracy, summary.mc_accuracy, summary.freeform_accuracy) == (0.5, 0.5, 0.5)
     assert summary.uncertainty == pytest.approx(0.6994, abs=1e-4)
     assert (summary.domain_violations, summary.total_questions) == (1, 4)
+
+
+@pytest.mark.parametrize(("answer", "reference", "correct"), [
+    ("A dog has 4 legs.", "four", True),  # a number written the other way is the same answer
+    ("four", "4", True),
+    ("It took twenty-five days.", "25 days", True),
+    ("Seventy seven percent", "77 percent", True),
+    ("A dog has 5 legs.", "four", False),
+    ("one of the founders", "1", False),  # "one" alone stays a word
+    ("It was founded in 1898.", "1", False),
+])
+def test_number_words_count_as_their_digits(answer: str, reference: str, correct: bool) -> None:
+    assert freeform_correct(answer, reference) is correct
+
