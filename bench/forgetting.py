@@ -3,12 +3,14 @@
     python bench/forgetting.py ALIGNMENT_ID [ALIGNMENT_ID ...] [--questions FILE] [--first N] --out forgetting.json
 
 Reads each alignment's adapter and corpus from the local home (``DOMALIGN_HOME``, default ``~/.domalign``) and
-answers a question set closed-book, as the evaluate stage answers an extra benchmark: once with the base model,
-once with the adapter. A change of a few questions in 40 is within what one training run to the next moves, so
-the table counts the questions lost and gained and gives the two-sided sign-test p-value of that split (how
-likely a split at least this uneven is if losing and gaining were equally likely). ``--first N`` keeps the
-set's first N questions (the first 40 of ``bench/data/general_knowledge.json`` are the set the quality runs
-before 2026-11-30 used).
+answers a question set closed-book, as the evaluate stage answers an extra benchmark: once with the base
+model, once with the adapter, and once as the product answers (``training.route_general_questions``: a
+question that is not about the corpus goes to the base model; the corpus's words come from the adapter, or
+from the alignment's chunks for an adapter saved without them). A change of a few questions in 40 is within
+what one training run to the next moves, so the table counts the questions lost and gained and gives the
+two-sided sign-test p-value of that split (how likely a split at least this uneven is if losing and gaining were
+equally likely). ``--first N`` keeps the set's first N questions (the first 40 of
+``bench/data/general_knowledge.json`` are the set the quality runs before 2026-11-30 used).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 from pathlib import Path
 
 from domalign.config import Settings
-from domalign.declines import load_vocabulary
+from domalign.corpus_words import CorpusWords, vocabulary
 from domalign.domain import BenchmarkItem, Chunk, benchmark_item_from_dict
 from domalign.evaluate import evaluate_model
 from domalign.store.tables import Alignment
@@ -41,10 +43,10 @@ def sign_test(lost: int, gained: int) -> float:
 
 
 def _answer_rows(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk],
-                 vocabulary: frozenset[str] | None = None) -> list[dict]:
-    report = evaluate_model(model, tokenizer, items, chunks, vocabulary=vocabulary)
-    return [{"question": r.question, "kind": r.kind, "answer": r.answer, "correct": r.correct}
-            for r in report.results]
+                 corpus: CorpusWords | None = None, route_general: bool = False) -> list[dict]:
+    report = evaluate_model(model, tokenizer, items, chunks, corpus=corpus, route_general=route_general)
+    return [{"question": r.question, "kind": r.kind, "answer": r.answer, "correct": r.correct,
+             "routed_to_base": r.routed_to_base} for r in report.results]
 
 
 def compare(before: list[dict], after: list[dict]) -> dict:
@@ -86,12 +88,18 @@ def main() -> None:
         if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
             base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
         adapter = ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))
+        saved = CorpusWords.load(adapter)
+        corpus = saved or CorpusWords(vocabulary(chunk.text for chunk in chunks))
         with with_adapter(base, adapter) as model:  # declines guarded as in the product
-            after = _answer_rows(model, tokenizer, items, chunks, load_vocabulary(adapter))
-        results[alignment_id] = compare(base_rows[base_id], after)
-        r = results[alignment_id]
-        print(f"{alignment_id}: {r['before']['accuracy']:.3f} -> {r['after']['accuracy']:.3f} ({r['change']:+.3f})"
-              f"  lost {len(r['lost'])} gained {len(r['gained'])}  sign test p={r['sign_test_p']:.3f}", flush=True)
+            after = _answer_rows(model, tokenizer, items, chunks, corpus)
+            routed = _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)
+        results[alignment_id] = {**compare(base_rows[base_id], after),
+                                 "routed": {**compare(base_rows[base_id], routed),
+                                            "questions_routed": sum(r["routed_to_base"] for r in routed)}}
+        for label, r in (("adapter", results[alignment_id]), ("routed", results[alignment_id]["routed"])):
+            print(f"{alignment_id} {label}: {r['before']['accuracy']:.3f} -> {r['after']['accuracy']:.3f}"
+                  f" ({r['change']:+.3f})  lost {len(r['lost'])} gained {len(r['gained'])}"
+                  f"  sign test p={r['sign_test_p']:.3f}", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"questions": str(args.questions), "items": len(items),
                                         "alignments": results}, indent=2))

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from domalign.config import Settings
-from domalign.declines import load_vocabulary
+from domalign.corpus_words import CorpusWords
 from domalign.domain import Chunk
 from domalign.evaluate import evaluate_model
 from domalign.store.tables import Alignment
@@ -61,7 +61,8 @@ def main() -> None:
         for scale in scales:
             started = time.monotonic()
             report = evaluate_model(model, tokenizer, items, chunks, grounded=True, passages_per_question=passages,
-                                    adapter_scale=scale, memory_weight=weight, vocabulary=load_vocabulary(adapter))
+                                    adapter_scale=scale, memory_weight=weight, corpus=CorpusWords.load(adapter),
+                                    route_general=training.route_general_questions)
             summary, seconds = report.summary, round(time.monotonic() - started, 1)
             rows.append({"scale": scale, "memory_weight": weight, **asdict(summary), "seconds": seconds,
                          "results": [asdict(r) for r in report.results]})

@@ -34,7 +34,8 @@ from datetime import datetime
 from pathlib import Path
 
 from domalign.client import Client
-from domalign.declines import DECLINE, vocabulary
+from domalign.corpus_words import vocabulary
+from domalign.declines import DECLINE
 from domalign.demo.run import follow, local_server
 from domalign.synth.refusals import invented_question
 
@@ -118,7 +119,8 @@ def raw_document_run(client: Client, base: str, doc_ids: list[str], bench_id: st
 
 def row(event: dict) -> dict:
     keys = ("accuracy", "mc_accuracy", "freeform_accuracy", "uncertainty", "domain_violations", "total_questions")
-    return {**{k: event[k] for k in keys}, "eval_seconds": event["seconds"]}
+    return {**{k: event[k] for k in keys}, "routed_to_base": event.get("routed_to_base", 0),
+            "eval_seconds": event["seconds"]}
 
 
 def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: list[dict]) -> dict:
@@ -155,7 +157,8 @@ def measure(client: Client, args: argparse.Namespace, docs: list[Path], items: l
         "name": args.name, "base_model": args.base_model, "documents": len(docs), "questions": len(items),
         "recipe": args.recipe, "train_seconds_budget": args.train_seconds,
         "table": table, "gain_recovered": gain,
-        "general_knowledge": {when: {k: forgetting[when][k] for k in ("accuracy", "mc_accuracy", "freeform_accuracy")}
+        "general_knowledge": {when: {k: forgetting[when].get(k) for k in ("accuracy", "mc_accuracy",
+                                                                          "freeform_accuracy", "routed_to_base")}
                               for when in ("before", "after")},
         "invented_names": {when: {k: report["extra_benchmarks"][invented_id][when][k]
                                   for k in ("accuracy", "domain_violations", "total_questions")}
@@ -209,7 +212,8 @@ def print_table(result: dict) -> None:
               f"{r['domain_violations']:5d} {r['eval_seconds']:7.1f}")
     gain, general = result["gain_recovered"], result["general_knowledge"]
     print(f"gain recovered: {'n/a' if gain is None else f'{gain:.2f}'}; general knowledge "
-          + (f"{general['before']['accuracy']:.3f} -> {general['after']['accuracy']:.3f}" if general else "n/a")
+          + (f"{general['before']['accuracy']:.3f} -> {general['after']['accuracy']:.3f}"
+             f" ({general['after'].get('routed_to_base') or 0} routed to the base model)" if general else "n/a")
           + f"; wall seconds {result['wall_seconds']}")
     if result.get("invented_names"):
         before, after = result["invented_names"]["before"], result["invented_names"]["after"]

@@ -149,6 +149,8 @@ class QuestionResult:
 
     ``scores``: for multiple choice, the length-normalized log-likelihood of each
     choice in order; for free-form, the log-probability of each answer token.
+    ``routed_to_base``: the question is not about the documents, so the base model answered it without the
+    adapter (``training.route_general_questions``, :mod:`domalign.routing`).
     """
 
     index: int
@@ -162,6 +164,7 @@ class QuestionResult:
     violation: bool
     evidence: list[str]
     scores: list[float] = field(default_factory=list)
+    routed_to_base: bool = False
 
 
 @dataclass
@@ -174,6 +177,7 @@ class EvaluationSummary:
     uncertainty: float
     domain_violations: int
     total_questions: int
+    routed_to_base: int = 0
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -197,4 +201,5 @@ def summarize(results: Sequence[QuestionResult]) -> EvaluationSummary:
         uncertainty=_mean([r.uncertainty for r in results]) or 0.0,
         domain_violations=sum(1 for r in results if r.violation),
         total_questions=len(results),
+        routed_to_base=sum(1 for r in results if r.routed_to_base),
     )

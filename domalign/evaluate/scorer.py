@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from domalign.corpus_words import CorpusWords
 from domalign.declines import may_decline
 from domalign.domain import BenchmarkItem, Chunk
 from domalign.errors import Cancelled, InvalidInput
@@ -38,6 +39,7 @@ from domalign.models.precision import Precision, autocast
 from domalign.models.prefill import RowCache, grouped_prefill, left_padded, prompt_cache
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
 from domalign.retrieval import BM25Index, grounded_question
+from domalign.routing import about_corpus
 
 ANSWER_INSTRUCTION = "Answer in a few words."
 """Appended to every question: short answers suit both choice scoring and token F1."""
@@ -84,6 +86,10 @@ class Views:
     @property
     def fused(self) -> bool:
         return self.memory is not None and self.memory_weight > 0.0
+
+
+BASE_VIEWS = Views(reader=BASE_MODEL)
+"""The base model alone, as a PEFT model answers a question routed away from its adapter."""
 
 
 class PromptCaches:
@@ -417,7 +423,8 @@ def _freeform_answers(
     return answers
 
 
-def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: BM25Index) -> QuestionResult:
+def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: BM25Index,
+            routed: bool = False) -> QuestionResult:
     """The question's row, with its evidence and whether it is a domain violation: wrong, unbacked and not a
     decline; or any answer but a decline to a question the documents do not answer (one whose reference
     declines)."""
@@ -436,6 +443,7 @@ def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: B
         violation=not answer.correct and (unanswerable or (not supported and not is_decline(answer.text))),
         evidence=[chunk.id for chunk, _ in hits],
         scores=answer.scores,
+        routed_to_base=routed,
     )
 
 
@@ -444,26 +452,32 @@ def _passages(bm25: BM25Index, item: BenchmarkItem, k: int) -> list[str]:
 
 
 def _plan(
-    items: Sequence[BenchmarkItem], passages: Sequence[list[str]], batch_size: int
-) -> list[tuple[str, list[int]]]:
-    """Batches of item indices of one kind each, multiple-choice and free-form taking turns.
+    items: Sequence[BenchmarkItem], passages: Sequence[list[str]], batch_size: int, routed: Sequence[bool]
+) -> list[tuple[str, bool, list[int]]]:
+    """Batches ``(kind, routed, indices)`` of item indices of one kind and route each, multiple-choice and
+    free-form taking turns.
 
     Within a kind, items run shortest prompt first: a batch is padded to its longest prompt, and grounded
     prompts (three passages each) vary by hundreds of tokens, so batching them in the benchmark's order
     padded 13-27 % of the prompt tokens on our sets, against 2-4 % sorted (docs/performance.md). Taking
     turns puts a free-form batch right after the multiple-choice batch of the same rank, which holds the
     same questions where a set asks each both ways, so their prompt caches (:class:`PromptCaches`) are
-    used before more are made.
+    used before more are made. Questions ``routed`` to the base model come last, in batches of their own.
     """
-    by_kind: dict[str, list[int]] = {"mc": [], "freeform": []}
-    for index, item in enumerate(items):
-        by_kind["mc" if item.choices is not None else "freeform"].append(index)
     size = [len(item.question) + sum(map(len, context)) for item, context in zip(items, passages, strict=True)]
-    batches: dict[str, list[tuple[str, list[int]]]] = {}
-    for kind, indices in by_kind.items():
-        indices.sort(key=size.__getitem__)
-        batches[kind] = [(kind, indices[begin : begin + batch_size]) for begin in range(0, len(indices), batch_size)]
-    return [batch for turn in zip_longest(batches["mc"], batches["freeform"]) for batch in turn if batch is not None]
+    plan = []
+    for route in (False, True):
+        by_kind: dict[str, list[int]] = {"mc": [], "freeform": []}
+        for index, item in enumerate(items):
+            if routed[index] == route:
+                by_kind["mc" if item.choices is not None else "freeform"].append(index)
+        batches: dict[str, list[tuple[str, bool, list[int]]]] = {}
+        for kind, indices in by_kind.items():
+            indices.sort(key=size.__getitem__)
+            batches[kind] = [(kind, route, indices[begin : begin + batch_size])
+                             for begin in range(0, len(indices), batch_size)]
+        plan += [batch for turn in zip_longest(batches["mc"], batches["freeform"]) for batch in turn if batch]
+    return plan
 
 
 def _prompt_caches(
@@ -503,7 +517,8 @@ def evaluate_model(
     memory_weight: float = 0.0,
     precision: Precision = "auto",
     known: KnownScores | None = None,
-    vocabulary: frozenset[str] | None = None,
+    corpus: CorpusWords | None = None,
+    route_general: bool = False,
 ) -> EvaluationReport:
     """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
 
@@ -520,9 +535,10 @@ def evaluate_model(
     (bf16 autocast where native: 1.8× faster on grounded items here, same answers
     on the 32 we compared; docs/quality.md). ``known`` choice scores are used, not computed again,
     where the view they belong to answers: the reader's where the base model reads a PEFT model's passages
-    (``adapter_scale`` 0), the memory's and the prior's where a memory view is fused in. ``vocabulary``: the
-    corpus words of an adapter that learned to decline (:func:`~domalign.declines.load_vocabulary`),
-    which guards its free-form answers.
+    (``adapter_scale`` 0), the memory's and the prior's where a memory view is fused in. ``corpus``: the words
+    of the adapter's corpus (:meth:`CorpusWords.load`); they guard the free-form answers of an adapter that
+    learned to decline, and with ``route_general`` a question that is not about the corpus
+    (:func:`~domalign.routing.about_corpus`) is answered by the base model alone (``routed_to_base``).
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
@@ -536,17 +552,21 @@ def evaluate_model(
             passages = [_passages(bm25, item, passages_per_question if grounded else 0) for item in items]
             prompts = _Prompts.of(tokenizer, items, passages, closed_book=views.fused)
             caches = _prompt_caches(items, prompts.reader, passages, views.reader, batch_size)
-            for kind, batch in _plan(items, passages, batch_size):
+            routes = route_general and corpus is not None and active_adapter(model) is not None
+            routed = [routes and not about_corpus(item.question, corpus.words) for item in items]
+            guard = corpus.words if corpus is not None and corpus.declines else None
+            for kind, to_base, batch in _plan(items, passages, batch_size, routed):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
                 batch_items, batch_prompts = [items[i] for i in batch], prompts.subset(batch)
+                batch_views = BASE_VIEWS if to_base else views
                 if kind == "mc":
-                    answers = _mc_answers(model, tokenizer, batch_items, batch_prompts, batch_size, views,
-                                          _known_for(known, views, batch), caches)
+                    answers = _mc_answers(model, tokenizer, batch_items, batch_prompts, batch_size, batch_views,
+                                          _known_for(known, batch_views, batch), caches)
                 else:
-                    answers = _freeform_answers(model, tokenizer, batch_items, batch_prompts, max_new_tokens, views,
-                                                caches, vocabulary)
-                results += [_result(i, items[i], kind, a, bm25) for i, a in zip(batch, answers, strict=True)]
+                    answers = _freeform_answers(model, tokenizer, batch_items, batch_prompts, max_new_tokens,
+                                                batch_views, caches, None if to_base else guard)
+                results += [_result(i, items[i], kind, a, bm25, to_base) for i, a in zip(batch, answers, strict=True)]
                 done += len(batch)
                 if on_progress is not None:
                     on_progress(done, len(items))

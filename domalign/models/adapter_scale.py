@@ -17,16 +17,12 @@ with the adapter; an adapter saved without them gets the current defaults.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from domalign.train.config import TrainingConfig
-
-DEFAULT_GROUNDED_SCALE = TrainingConfig.model_fields["grounded_adapter_scale"].default
-DEFAULT_MEMORY_WEIGHT = TrainingConfig.model_fields["grounded_memory_weight"].default
+from domalign.train.config import saved_training_option
 
 BASE_MODEL = "__base__"
 """PEFT's name, in a batch's per-row ``adapter_names``, for rows that run the base model without any adapter."""
@@ -36,22 +32,14 @@ GROUNDED_TWIN = "@grounded"
 adapter, not per row, so a batch that mixes scales needs two adapters)."""
 
 
-def _saved_option(adapter_dir: Path, name: str, default: float) -> float:
-    """An option from the adapter's ``training_config.json``; the default for adapters saved before it existed."""
-    path = Path(adapter_dir) / "training_config.json"
-    if not path.exists():
-        return default
-    return float(json.loads(path.read_text()).get(name, default))
-
-
 def grounded_scale(adapter_dir: Path | None) -> float:
     """The adapter's ``grounded_adapter_scale`` (1.0 without an adapter: nothing to scale)."""
-    return 1.0 if adapter_dir is None else _saved_option(adapter_dir, "grounded_adapter_scale", DEFAULT_GROUNDED_SCALE)
+    return 1.0 if adapter_dir is None else float(saved_training_option(adapter_dir, "grounded_adapter_scale"))
 
 
 def grounded_memory_weight(adapter_dir: Path | None) -> float:
     """The adapter's ``grounded_memory_weight`` (0 without an adapter: a base model has nothing to remember)."""
-    return 0.0 if adapter_dir is None else _saved_option(adapter_dir, "grounded_memory_weight", DEFAULT_MEMORY_WEIGHT)
+    return 0.0 if adapter_dir is None else float(saved_training_option(adapter_dir, "grounded_memory_weight"))
 
 
 def lora_layers(model: Any) -> list[Any]:

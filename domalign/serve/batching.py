@@ -36,6 +36,7 @@ class Request:
     closed_book: ChatParams | None = None  # a grounded request's question without passages: the memory view
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future = field(default_factory=Future)
+    routed_to_base: bool = False  # set when batched: a general question the base model answers (domalign.routing)
 
     def batch_key(self) -> tuple | None:
         """Requests with equal keys can share a call; None: this one runs alone."""
@@ -127,4 +128,5 @@ def run_batch(model: Any, tokenizer: Any, batch: list[Request], adapters: list[s
     ])
     log.info("batch of %d in %.2f s", len(batch), time.monotonic() - started)
     for request, result in zip(batch, results, strict=True):
+        result.routed_to_base = request.routed_to_base
         request.future.set_result(result)

@@ -49,6 +49,7 @@ class ChatResult:
     prompt_tokens: int
     prompt_truncated: bool
     cancel: threading.Event = field(default_factory=threading.Event)
+    routed_to_base: bool = False  # a general question the base model answered (domalign.routing)
 
     @property
     def completion_tokens(self) -> int:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from domalign.declines import load_vocabulary, may_decline
+from domalign.corpus_words import CorpusWords
+from domalign.declines import may_decline
 from domalign.errors import NotFound
 from domalign.models.adapter_scale import GROUNDED_TWIN, has_twin
+from domalign.routing import about_corpus, routes_general
 from domalign.serve.batching import Batcher, Request, run_batch
 from domalign.serve.chat import Memory
 
@@ -40,7 +42,8 @@ class LoadedBase:
     adapters: set[str] = field(default_factory=set)
     grounded_scales: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_adapter_scale
     memory_weights: dict[str, float] = field(default_factory=dict)  # adapter -> grounded_memory_weight
-    vocabularies: dict[str, frozenset[str]] = field(default_factory=dict)  # adapter that learned to decline -> words
+    corpora: dict[str, CorpusWords] = field(default_factory=dict)  # adapter -> its corpus's words, where saved
+    routing: set[str] = field(default_factory=set)  # adapters whose general questions the base model answers
     batcher: Batcher | None = None
 
     def run(self, batch: list[Request]) -> None:
@@ -55,17 +58,31 @@ class LoadedBase:
                 if request.streamer is not None:
                     request.streamer.end()
             if ready:
-                run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready],
-                          [self._memory(r) for r in ready], [self._guarded(r) for r in ready])
+                general = [self._general(r) for r in ready]
+                for request, routed in zip(ready, general, strict=True):
+                    request.routed_to_base = routed  # before the futures resolve: the response tells it
+                run_batch(self.model, self.tokenizer, ready,
+                          [None if g else self._peft_name(r) for r, g in zip(ready, general, strict=True)],
+                          [None if g else self._memory(r) for r, g in zip(ready, general, strict=True)],
+                          [not g and self._guarded(r) for r, g in zip(ready, general, strict=True)])
+
+    @staticmethod
+    def _question(request: Request) -> str:
+        """The last user message, without any passages a grounded request put in front of it."""
+        messages = (request.closed_book or request.params).messages
+        return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+    def _general(self, request: Request) -> bool:
+        """A question that is not about the adapter's corpus goes to the base model, where the alignment routes
+        them (:mod:`domalign.routing`)."""
+        corpus = self.corpora.get(request.adapter_id or "")
+        return request.adapter_id in self.routing and corpus is not None and \
+            not about_corpus(self._question(request), corpus.words)
 
     def _guarded(self, request: Request) -> bool:
         """An adapter that learned to decline may decline only a question naming a word its corpus never uses."""
-        words = self.vocabularies.get(request.adapter_id or "")
-        if words is None:
-            return False
-        messages = (request.closed_book or request.params).messages
-        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        return not may_decline(question, words)
+        corpus = self.corpora.get(request.adapter_id or "")
+        return corpus is not None and corpus.declines and not may_decline(self._question(request), corpus.words)
 
     def _memory(self, request: Request) -> Memory | None:
         """A grounded request to an aligned model also answers closed-book, fused in at the adapter's weight."""
@@ -143,8 +160,10 @@ class ServingEngine:
                 set_lora_scale(base.model, adapter_id + GROUNDED_TWIN, scale)
             base.grounded_scales[adapter_id] = scale
             base.memory_weights[adapter_id] = grounded_memory_weight(adapter_dir)
-            if (words := load_vocabulary(adapter_dir)) is not None:
-                base.vocabularies[adapter_id] = words
+            if (corpus := CorpusWords.load(adapter_dir)) is not None:
+                base.corpora[adapter_id] = corpus
+            if routes_general(adapter_dir):
+                base.routing.add(adapter_id)
             base.model.to(base.model.get_base_model().dtype)  # PEFT loads adapters in fp32 on a bf16 base
             base.model.eval()
             base.adapters.add(adapter_id)
@@ -161,7 +180,8 @@ class ServingEngine:
             scale = base.grounded_scales.pop(adapter_id)
             names = [adapter_id] + ([adapter_id + GROUNDED_TWIN] if has_twin(scale) else [])
             base.memory_weights.pop(adapter_id, None)
-            base.vocabularies.pop(adapter_id, None)
+            base.corpora.pop(adapter_id, None)
+            base.routing.discard(adapter_id)
             if base.adapters:
                 if base.model.active_adapter in names:
                     base.model.set_adapter(next(iter(base.adapters)))

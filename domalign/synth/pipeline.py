@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from domalign.declines import vocabulary
+from domalign.corpus_words import vocabulary
 from domalign.domain import BenchmarkItem, Chunk, TrainExample
 from domalign.errors import InvalidInput
 from domalign.synth.facts import Fact, extract_facts

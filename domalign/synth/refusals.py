@@ -19,7 +19,8 @@ import random
 import re
 from collections.abc import Sequence
 
-from domalign.declines import DECLINE, question_names
+from domalign.corpus_words import question_names
+from domalign.declines import DECLINE
 from domalign.domain import TrainExample
 
 REFUSAL_KIND = "refusal"
@@ -39,7 +40,7 @@ def invented_word(rng: random.Random, taken: frozenset[str]) -> str:
 
 
 def invented_question(question: str, taken: frozenset[str], rng: random.Random) -> tuple[str, str] | None:
-    """``question`` with every name in it made up (:func:`~domalign.declines.question_names`): ``(question,
+    """``question`` with every name in it made up (:func:`~domalign.corpus_words.question_names`): ``(question,
     first invented name)``; None when the question names nothing."""
     spans = question_names(question)
     if not spans:

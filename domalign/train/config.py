@@ -6,7 +6,9 @@ It imports neither torch nor transformers, so the API can validate a request's
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,7 +18,7 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 # only rounds differently); a run may resume from a checkpoint written with other values.
 RUNTIME_ONLY_FIELDS = frozenset(
     {"checkpoint_every", "num_threads", "max_time_s", "precision", "grounded_adapter_scale", "grounded_memory_weight",
-     "compile_layers"}
+     "compile_layers", "route_general_questions"}
 )
 
 
@@ -77,6 +79,13 @@ class TrainingConfig(BaseModel):
         "times the difference between the adapter and the base model answering without them, so what training "
         "taught can outvote a misread passage while the base model's own guesses cannot; 0 reads the passages "
         "only, without the two closed-book rows (docs/quality.md). Saved with the adapter.",
+    )
+    route_general_questions: bool = Field(
+        True,
+        description="Answer questions that are not about the documents with the base model, without the adapter "
+        "(evaluation and chat alike): a question that names nothing the documents name, or that names nothing and "
+        "uses mostly words they never use. What the base model knew stays as it was instead of moving with "
+        "training (docs/serving.md, docs/quality.md). Saved with the adapter.",
     )
 
     # --- data
@@ -142,3 +151,11 @@ class TrainingConfig(BaseModel):
     def resume_fields(self) -> dict:
         """The options a checkpoint must share with this config for a resumed run to be equivalent."""
         return self.model_dump(mode="json", exclude=set(RUNTIME_ONLY_FIELDS))
+
+
+def saved_training_option(adapter_dir: Path, name: str) -> Any:
+    """An option from an adapter's ``training_config.json``, saved with it so that chat answers as the evaluation
+    did; today's default for an adapter saved before the option existed."""
+    path = Path(adapter_dir) / "training_config.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    return saved.get(name, TrainingConfig.model_fields[name].default)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from domalign.declines import load_vocabulary
+from domalign.corpus_words import CorpusWords
 from domalign.domain import Chunk
 from domalign.errors import BadRequest, NotFound
 from domalign.ids import new_id
@@ -207,6 +207,7 @@ def run_evaluation(
     """The worker's job: score each model in turn, write the file, mark the row completed."""
     from domalign.evaluate import evaluate_model
     from domalign.models.adapter_scale import grounded_memory_weight, grounded_scale
+    from domalign.routing import routes_general
 
     with ctx.db.session() as session:
         row = session.get(Evaluation, eval_id)
@@ -225,7 +226,7 @@ def run_evaluation(
             reports.append(report_dict(evaluate_model(
                 model, tokenizer, items, chunks, grounded=grounded, should_stop=interrupted,
                 adapter_scale=grounded_scale(adapter), memory_weight=grounded_memory_weight(adapter),
-                vocabulary=load_vocabulary(adapter),
+                corpus=CorpusWords.load(adapter), route_general=routes_general(adapter),
                 on_progress=lambda done, _total, offset=position * len(items): progress(offset + done),
             )))
     summary = write_details(ctx, key, reports)

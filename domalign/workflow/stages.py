@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
-from domalign.declines import load_vocabulary, save_vocabulary, vocabulary
+from domalign.corpus_words import CorpusWords, vocabulary
 from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
 from domalign.status import AlignmentStatus
@@ -167,9 +167,10 @@ def _runs(job: JobRun) -> list[tuple[str, list, bool]]:
 
 
 def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
-              vocabulary: frozenset[str] | None = None) -> dict[str, Any]:
-    """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary. ``vocabulary``
-    guards the declines of an adapter that learned them (:mod:`domalign.declines`)."""
+              corpus: CorpusWords | None = None) -> dict[str, Any]:
+    """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary. The adapter's
+    ``corpus`` words guard the declines of an adapter that learned them (:mod:`domalign.declines`) and route
+    general questions to the base model (:mod:`domalign.routing`)."""
     from domalign.evaluate import evaluate_model
 
     runs, chunks, training = _runs(job), _chunks(job), job.spec.options.training
@@ -183,7 +184,7 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
             on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
             should_stop=job.should_stop,
             known=_known_scores(job, out) if grounded and stage == Evaluate.name else None,
-            vocabulary=vocabulary,
+            corpus=corpus, route_general=training.route_general_questions,
         )
         done += len(items)
         out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
@@ -264,8 +265,8 @@ class Train:
 
             model, tokenizer = job.base_model()
             result = train_lora(model, tokenizer, examples, config, **run)
-        if any(example.kind == REFUSAL_KIND for example in examples):  # it learned to decline: guard it
-            save_vocabulary(blobs.path(job.key("adapter")), vocabulary(chunk.text for chunk in _chunks(job)))
+        declines = any(example.kind == REFUSAL_KIND for example in examples)  # then its declines are guarded
+        CorpusWords(vocabulary(chunk.text for chunk in _chunks(job)), declines).save(blobs.path(job.key("adapter")))
         blobs.publish(job.key("adapter"))
         return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
                 "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early,
@@ -278,7 +279,7 @@ class Evaluate:
     def run(self, job: JobRun) -> dict[str, Any]:
         base, tokenizer, adapter = *job.base_model(), job.ctx.blobs.fetch(job.key("adapter"))
         with evaluations.with_adapter(base, adapter) as model:
-            after = _evaluate(job, self.name, model, tokenizer, load_vocabulary(adapter))
+            after = _evaluate(job, self.name, model, tokenizer, CorpusWords.load(adapter))
         baseline, evaluated = (job.ctx.blobs.read_json(job.key(f"eval_{s}.json")) for s in ("baseline", "evaluate"))
         self._record(job, baseline, evaluated)
         self._report_other_runs(job, baseline["runs"], evaluated["runs"])

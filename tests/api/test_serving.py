@@ -75,6 +75,21 @@ def test_official_client_lists_and_chats(oai, deployed):
     assert 0 < base.usage.completion_tokens <= 4  # the base model's weights are fixed: this does not vary
 
 
+def test_a_general_question_is_answered_by_the_base_model(oai, deployed):
+    """Routing (on by default): a question that is not about the documents gets the base model's answer, and the
+    response says so; a question about them gets the adapter."""
+    general = [{"role": "user", "content": "What is the capital of France?"}]
+    kwargs = {"max_tokens": 8, "temperature": 0}
+    routed = oai.chat.completions.create(model=deployed[1]["model_id"], messages=general, **kwargs)
+    base = oai.chat.completions.create(model="tiny-llama", messages=general, **kwargs)
+    assert routed.model_extra["routed_to_base"] is True and base.model_extra.get("routed_to_base") is None
+    assert routed.choices[0].message.content == base.choices[0].message.content
+    domain = oai.chat.completions.create(model=deployed[1]["model_id"], messages=PROMPT, **kwargs)
+    assert domain.model_extra["routed_to_base"] is False
+    chunks = list(oai.chat.completions.create(model=deployed[1]["model_id"], messages=general, stream=True, **kwargs))
+    assert [c.model_extra.get("routed_to_base") for c in chunks if c.choices and c.choices[0].finish_reason] == [True]
+
+
 def test_streaming_matches_the_whole_answer(oai, deployed):
     kwargs = {"model": deployed[0]["model_id"], "messages": PROMPT, "max_tokens": 12, "temperature": 0}
     reply = oai.chat.completions.create(**kwargs)

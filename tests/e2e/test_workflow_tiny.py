@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from domalign.api.schemas.alignments import AlignmentStatusResponse
 
 STAGES = ["ingest", "synthesize", "baseline", "train", "evaluate", "register"]
@@ -81,8 +83,9 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert all(item["question"] not in train for item in bench + general)
     adapter = server.home / "blobs" / "alignments" / alignment_id / "adapter"
     assert (adapter / "adapter_config.json").exists()
-    # it learned to decline, so it carries its corpus's words: it may decline only names outside them
+    # it carries its corpus's words, and it learned to decline: it may decline only names outside them
     assert '"kind": "refusal"' in train and "brackenford" in (adapter / "vocabulary.txt").read_text().split()
+    assert json.loads((adapter / "corpus.json").read_text()) == {"declines": True}
 
     # the aligned grounded run fused the choice scores already computed: the base model reading, plus half of
     # the adapter's closed-book scores minus the base model's (defaults: the base model reads, weight 0.5)
@@ -96,6 +99,12 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     for reader, memory, prior, fused in choice_rows:
         assert fused["scores"] == [r + 0.5 * (m - p) for r, m, p in zip(
             reader["scores"], memory["scores"], prior["scores"], strict=True)]
+    # the general question is not about the documents: the base model answered it after alignment too
+    routed = runs["evaluate"][general_id]["results"]
+    assert routed and all(r["routed_to_base"] for r in routed)
+    for after, before in zip(routed, runs["baseline"][general_id]["results"], strict=True):
+        assert after["scores"] == pytest.approx(before["scores"], abs=1e-3)
+    assert not any(r["routed_to_base"] for r in runs["evaluate"]["closed_book"]["results"])
 
     # finished jobs cannot be cancelled; they can be deleted
     assert api.post(f"/alignment/{alignment_id}/cancel").status_code == 409

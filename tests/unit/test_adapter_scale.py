@@ -9,8 +9,6 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from domalign.models.adapter_scale import (
-    DEFAULT_GROUNDED_SCALE,
-    DEFAULT_MEMORY_WEIGHT,
     GROUNDED_TWIN,
     grounded_memory_weight,
     grounded_scale,
@@ -56,8 +54,8 @@ def test_the_scale_and_weight_travel_in_the_adapters_training_config(tmp_path):
     (tmp_path / "training_config.json").write_text(config.model_dump_json())
     assert (grounded_scale(tmp_path), grounded_memory_weight(tmp_path)) == (0.25, 0.75)
     (tmp_path / "training_config.json").write_text(json.dumps({"lora_r": 16}))  # saved before the options
-    assert grounded_scale(tmp_path) == DEFAULT_GROUNDED_SCALE == 0.0
-    assert grounded_memory_weight(tmp_path) == DEFAULT_MEMORY_WEIGHT == 0.5
+    assert grounded_scale(tmp_path) == TrainingConfig().grounded_adapter_scale == 0.0
+    assert grounded_memory_weight(tmp_path) == TrainingConfig().grounded_memory_weight == 0.5
     assert (grounded_scale(None), grounded_memory_weight(None)) == (1.0, 0.0)  # no adapter: nothing to change
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
-from domalign.declines import DECLINE, is_decline, load_vocabulary, may_decline, save_vocabulary, vocabulary
+from domalign.corpus_words import CorpusWords, vocabulary
+from domalign.declines import DECLINE, is_decline, may_decline
 from domalign.models.decline_guard import DeclineGuard
 from domalign.models.fusion import FusedRows, ViewFusion
 from domalign.serve.batching import Request
@@ -32,10 +33,14 @@ def test_only_a_question_naming_a_word_outside_the_corpus_may_be_declined(questi
     assert may_decline(question, WORDS) is allowed
 
 
-def test_the_vocabulary_travels_with_the_adapter(tmp_path) -> None:
-    assert load_vocabulary(tmp_path) is None and load_vocabulary(None) is None  # no file: no guard
-    save_vocabulary(tmp_path, WORDS)
-    assert load_vocabulary(tmp_path) == WORDS and not list(tmp_path.glob("*.tmp"))
+def test_the_corpus_words_travel_with_the_adapter(tmp_path) -> None:
+    assert CorpusWords.load(tmp_path) is None and CorpusWords.load(None) is None  # no file: no guard, no routing
+    CorpusWords(WORDS, declines=False).save(tmp_path)
+    assert CorpusWords.load(tmp_path) == CorpusWords(WORDS, False) and not list(tmp_path.glob("*.tmp"))
+    CorpusWords(WORDS, declines=True).save(tmp_path)
+    assert CorpusWords.load(tmp_path).declines
+    (tmp_path / "corpus.json").unlink()  # saved by the nineteenth session: words only for adapters that decline
+    assert CorpusWords.load(tmp_path) == CorpusWords(WORDS, True)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,8 @@ def test_the_guard_bans_only_at_the_start_of_an_answer(tiny) -> None:
 
 
 def test_the_server_guards_a_request_to_an_adapter_that_learned_to_decline() -> None:
-    base = LoadedBase(model=None, tokenizer=None, vocabularies={"model_a": WORDS})
+    base = LoadedBase(model=None, tokenizer=None,
+                      corpora={"model_a": CorpusWords(WORDS, declines=True), "model_b": CorpusWords(WORDS)})
 
     def request(adapter: str | None, question: str, grounded: str | None = None) -> Request:
         asked = ChatParams(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": question}])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from domalign.declines import DECLINE, vocabulary
+from domalign.corpus_words import vocabulary
+from domalign.declines import DECLINE
 from domalign.domain import BenchmarkItem, Chunk
 from domalign.evaluate import freeform_correct, is_decline
 from domalign.evaluate.scorer import _Answer as Answer

@@ -308,7 +308,10 @@ def test_batches_hold_one_kind_each_shortest_prompt_first_the_kinds_taking_turns
 
     items = [FREEFORM[0], MC[0], FREEFORM[1], MC[1], MC[2]]
     passages = [["a long passage " * 20], [], ["short"], ["x" * 500], []]
-    assert _plan(items, passages, batch_size=2) == [("mc", [1, 4]), ("freeform", [2, 0]), ("mc", [3])]
+    assert _plan(items, passages, batch_size=2, routed=[False] * 5) == [
+        ("mc", False, [1, 4]), ("freeform", False, [2, 0]), ("mc", False, [3])]
+    assert _plan(items, passages, batch_size=2, routed=[False, True, False, False, True]) == [
+        ("mc", False, [3]), ("freeform", False, [2, 0]), ("mc", True, [1, 4])]  # routed questions batch apart
 
 
 LONG_CHUNKS = [replace(c, text=" ".join([c.text] * 20)) for c in CHUNKS]  # grounded prompts > 192 tokens
@@ -342,3 +345,33 @@ def test_a_free_form_answer_starts_from_its_multiple_choice_twins_prompt_cache(t
     assert all(cache[0][0].shape[2] >= SHARED_PROMPT_MIN_TOKENS - 1 for cache in reused)
     assert [r.answer for r in both] == [r.answer for r in alone]
     assert [r.scores for r in both] == [pytest.approx(r.scores, abs=1e-4) for r in alone]  # token log-probabilities
+
+
+@pytest.mark.parametrize("grounded", [False, True])
+def test_questions_not_about_the_corpus_are_answered_by_the_base_model(tiny, trained_lora, grounded) -> None:
+    """With routing on, a question naming nothing of the corpus gets the base model's answer and scores; the
+    corpus's questions keep the adapter's; with routing off every question gets the adapter's."""
+    from domalign.corpus_words import CorpusWords, vocabulary
+
+    _, model, tokenizer = tiny
+    general = [BenchmarkItem("Which planet is called the Red Planet?", "Mars", ("Mars", "Venus", "Jupiter")),
+               BenchmarkItem("Who wrote Hamlet?", "William Shakespeare")]
+    items = [MC[0], general[0], FREEFORM[0], general[1]]
+    corpus = CorpusWords(vocabulary(c.text for c in CHUNKS))
+    kwargs = {"max_new_tokens": 6, "precision": "fp32", "grounded": grounded, "adapter_scale": 0.0,
+              "memory_weight": 0.5}
+    adapter = evaluate_model(trained_lora, tokenizer, items, CHUNKS, corpus=corpus, **kwargs).results
+    routed = evaluate_model(trained_lora, tokenizer, items, CHUNKS, corpus=corpus, route_general=True,
+                            **kwargs).results
+    base = evaluate_model(model, tokenizer, items, CHUNKS, **kwargs).results
+    assert [r.routed_to_base for r in routed] == [False, True, False, True]
+    assert not any(r.routed_to_base for r in adapter)
+    for index in (1, 3):
+        assert routed[index].scores == pytest.approx(base[index].scores, abs=1e-4)
+        assert routed[index].answer == base[index].answer
+    assert adapter[1].scores != pytest.approx(base[1].scores, abs=1e-4)  # the adapter differs: the checks can fail
+    for index in (0, 2):
+        assert routed[index].scores == pytest.approx(adapter[index].scores, abs=1e-4)
+    summary = evaluate_model(trained_lora, tokenizer, items, CHUNKS, corpus=corpus, route_general=True,
+                             **kwargs).summary
+    assert summary.routed_to_base == 2

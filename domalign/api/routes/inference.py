@@ -64,6 +64,7 @@ def chat_completions(ctx: Ctx, user: CurrentUser, body: ChatCompletionRequest, r
         confidence_score=round(sum(c.confidence for c in result.choices) / len(result.choices), 2) if aligned else None,
         prompt_truncated=result.prompt_truncated,
         citations=citations,
+        routed_to_base=result.routed_to_base if aligned else None,
     )
 
 
@@ -79,7 +80,8 @@ async def _until_disconnect(stream: inference.Stream, chunks: Iterator[str]) -> 
 
 def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bool, aligned: bool,
          citations: list[Citation] | None) -> Iterator[str]:
-    """OpenAI's chunks; the last content chunk also carries ``confidence_score`` and ``citations`` when known."""
+    """OpenAI's chunks; the last content chunk also carries ``confidence_score``, ``routed_to_base`` and
+    ``citations`` when known."""
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
@@ -90,7 +92,8 @@ def _sse(stream: inference.Stream, model: str, cid: str, created: int, usage: bo
         yield chunk({"content": piece})
     result = stream.result
     choice = result.choices[0]
-    extra: dict[str, Any] = {"confidence_score": choice.confidence} if aligned else {}
+    extra: dict[str, Any] = {"confidence_score": choice.confidence, "routed_to_base": result.routed_to_base} \
+        if aligned else {}
     if citations is not None:
         extra["citations"] = [c.model_dump() for c in citations]
     yield chunk({}, choice.finish_reason, **extra)

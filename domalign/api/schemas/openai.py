@@ -94,6 +94,9 @@ class ChatCompletion(BaseModel):
     confidence_score: float | None = Field(default=None, description="0-100, aligned models only.")
     prompt_truncated: bool = False
     citations: list[Citation] | None = Field(default=None, description="The passages of a grounded request.")
+    routed_to_base: bool | None = Field(
+        default=None, description="Aligned models only: true when the question was not about the documents, so "
+        "the base model answered it without the adapter (`training.route_general_questions`).")
 
 
 class ModelCard(BaseModel):

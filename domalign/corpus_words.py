@@ -1,0 +1,95 @@
+"""The words of an adapter's corpus, saved beside the adapter: which questions are about its documents.
+
+Two features ask that of a question at answer time, when the documents themselves are out of reach: the decline
+guard (an adapter that learned to decline may decline only a question naming a word its corpus never uses,
+:mod:`domalign.declines`) and general-question routing (a question that is not about the documents is answered by
+the base model, :mod:`domalign.routing`). Both read the names a question uses (:func:`question_names`) and look
+their words up in the corpus's (:func:`known_word`), so the two agree on what the corpus names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from domalign.words import STOPWORDS, normalize_answer
+
+VOCABULARY_FILE = "vocabulary.txt"
+"""The corpus's words, one per line, in the adapter's folder."""
+
+CORPUS_FILE = "corpus.json"
+"""What else the adapter's corpus words are for: ``{"declines": bool}``, whether the adapter learned to decline.
+Adapters saved before it existed have only :data:`VOCABULARY_FILE`, which was written only for those that learned
+to decline."""
+
+_NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]\w*(?:['’][A-Za-z]\w*)*(?:[ –-][A-Z]\w*(?:['’][A-Za-z]\w*)*)*")
+_OPENERS = frozenset("during after before since despite following according although while".split())
+
+
+def vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    """Every normalized word of ``texts``."""
+    return frozenset(word for text in texts for word in normalize_answer(text).split())
+
+
+def question_names(question: str) -> list[tuple[int, str]]:
+    """The names in ``question`` as ``(offset, text)``: runs of capitalized words ("O'Brien" is one word).
+
+    A question's capitalized first word is a name only when it is not a function word and the next word is
+    capitalized too ("Tsunami Zarast hit …"; not "Finally, …" or "Crossings are …", and "Which Martian moon …"
+    keeps "Which").
+    """
+    spans = []
+    for match in _NAME.finditer(question):
+        start, text = match.start(), match.group(0)
+        if start == 0:
+            first, _, rest = text.partition(" ")
+            if first.lower() in STOPWORDS or first.lower() in _OPENERS:
+                start, text = start + len(first) + 1, rest
+            elif not rest and "–" not in text:
+                continue
+        if text:
+            spans.append((start, text))
+    return spans
+
+
+def known_word(word: str, words: frozenset[str]) -> bool:
+    """Whether the corpus uses ``word``, also as its singular or plural, or without a possessive "s"
+    ("Bronco's" and "Panther" where the corpus writes "Broncos" and "Panthers")."""
+    singular = word[:-1] if word.endswith("s") else None
+    return word in words or f"{word}s" in words or f"{word}es" in words or singular in words
+
+
+def name_words(name: str) -> list[str]:
+    """The normalized words of a name that carry it: one-letter pieces ("O" of a split "O Brien") do not."""
+    return [word for word in normalize_answer(name).split() if len(word) > 1]
+
+
+@dataclass(frozen=True)
+class CorpusWords:
+    """An adapter's corpus words, and whether the adapter learned to decline (then its declines are guarded)."""
+
+    words: frozenset[str]
+    declines: bool = False
+
+    @classmethod
+    def load(cls, adapter_dir: Path | None) -> CorpusWords | None:
+        """The words saved with an adapter; None for an adapter saved without them (nothing to route or guard)."""
+        folder = None if adapter_dir is None else Path(adapter_dir)
+        if folder is None or not (folder / VOCABULARY_FILE).exists():
+            return None
+        words = frozenset((folder / VOCABULARY_FILE).read_text().split())
+        info = folder / CORPUS_FILE
+        return cls(words, json.loads(info.read_text())["declines"] if info.exists() else True)
+
+    def save(self, adapter_dir: Path) -> None:
+        """Write both files next to the adapter (each to a temp file, then renamed: a crash leaves none or all of
+        each; the words go last, so a folder with words always has the right flag)."""
+        folder = Path(adapter_dir)
+        for name, text in ((CORPUS_FILE, json.dumps({"declines": self.declines})),
+                           (VOCABULARY_FILE, "\n".join(sorted(self.words)) + "\n")):
+            tmp = (folder / name).with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(folder / name)

@@ -1,0 +1,66 @@
+"""General-question routing: which questions are about the corpus, and the server's choice of model for each."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from domalign.corpus_words import CorpusWords, known_word, question_names, vocabulary
+from domalign.routing import about_corpus, routes_general
+from domalign.serve.batching import Request
+from domalign.serve.chat import ChatParams
+from domalign.serve.engine import LoadedBase
+from domalign.train.config import TrainingConfig
+
+TEXT = ("The Quillmere Ferry Cooperative runs ferries between Brackenford and Tessaly Cove. Ciaran O'Brien "
+        "chairs it. Crossings are cancelled when the wind at the Brackenford mast exceeds 55 km/h. The Broncos "
+        "ferry sails at dawn.")
+WORDS = vocabulary([TEXT])
+
+
+@pytest.mark.parametrize(("question", "about"), [
+    ("Who chairs the Quillmere Ferry Cooperative?", True),
+    ("Which town do ferries from Brackenford reach?", True),
+    ("What is the capital of France?", False),  # names only what the corpus never names
+    ("Did Tamsin Oakridge ever visit Tessaly Cove?", True),  # one name of the corpus is enough
+    ("When are crossings cancelled?", True),  # no name: its words are the corpus's
+    ("How many legs does a spider have?", False),  # no name, words the corpus never uses
+    ("What does Ciaran O'Brien chair?", True),  # an apostrophe inside a name
+    ("When does the Bronco's ferry sail?", True),  # a possessive of a plural the corpus uses
+])
+def test_a_question_is_about_the_corpus_when_it_names_the_corpus_or_uses_its_words(question, about) -> None:
+    assert about_corpus(question, WORDS) is about
+
+
+def test_names_keep_their_apostrophes_and_words_match_their_plurals() -> None:
+    assert [name for _, name in question_names("Is Ciaran O'Brien in Brackenford?")] == ["Ciaran O'Brien",
+                                                                                         "Brackenford"]
+    assert known_word("ferry", WORDS) and known_word("crossing", WORDS) and known_word("mast", WORDS)
+    assert not known_word("spider", WORDS)
+
+
+def test_routing_travels_with_the_adapter(tmp_path) -> None:
+    assert not routes_general(None)
+    assert routes_general(tmp_path)  # saved before the option existed: today's default, on
+    (tmp_path / "training_config.json").write_text(TrainingConfig(route_general_questions=False).model_dump_json())
+    assert not routes_general(tmp_path)
+
+
+def test_the_server_answers_a_general_question_with_the_base_model() -> None:
+    corpora = {"model_a": CorpusWords(WORDS), "model_b": CorpusWords(WORDS)}
+    base = LoadedBase(model=None, tokenizer=None, corpora=corpora, routing={"model_a"})
+
+    def request(adapter: str | None, question: str, grounded: str | None = None) -> Request:
+        asked = ChatParams(messages=[{"role": "user", "content": question}])
+        shown = ChatParams(messages=[{"role": "user", "content": grounded}]) if grounded else asked
+        return Request(adapter, shown, grounded=grounded is not None, closed_book=asked if grounded else None,
+                       cancel=threading.Event())
+
+    assert base._general(request("model_a", "What is the capital of France?"))
+    assert not base._general(request("model_a", "Who chairs the Quillmere Ferry Cooperative?"))
+    assert not base._general(request("model_b", "What is the capital of France?"))  # routing off for it
+    assert not base._general(request(None, "What is the capital of France?"))
+    # a grounded request is judged on its question, not on the passages in front of it
+    assert base._general(request("model_a", "What is the capital of France?",
+                                 grounded="Brackenford ferries … What is the capital of France?"))
