@@ -25,7 +25,9 @@ CORPUS_FILE = "corpus.json"
 Adapters saved before it existed have only :data:`VOCABULARY_FILE`, which was written only for those that learned
 to decline."""
 
-_NAME = re.compile(r"(?<![\w'’-])[A-Z][a-z]\w*(?:['’][A-Za-z]\w*)*(?:[ –-][A-Z]\w*(?:['’][A-Za-z]\w*)*)*")
+_CAPITALIZED = r"[A-Z](?:[a-z]\w*|['’][A-Z][a-z]\w*)(?:['’][A-Z]\w*)*"  # "Tessaly", "O'Brien"; not "Who's" whole
+_NAME = re.compile(rf"(?<![\w'’-]){_CAPITALIZED}(?:[ –-][A-Z]\w*(?:['’][A-Z]\w*)*)*")
+_SENTENCE_END = re.compile(r"(?:^|[.!?:])\s*$")
 _OPENERS = frozenset("during after before since despite following according although while".split())
 
 
@@ -35,16 +37,17 @@ def vocabulary(texts: Iterable[str]) -> frozenset[str]:
 
 
 def question_names(question: str) -> list[tuple[int, str]]:
-    """The names in ``question`` as ``(offset, text)``: runs of capitalized words ("O'Brien" is one word).
+    """The names in ``question`` as ``(offset, text)``: runs of capitalized words ("O'Brien" is one word; a
+    possessive "'s" is not part of a name).
 
-    A question's capitalized first word is a name only when it is not a function word and the next word is
-    capitalized too ("Tsunami Zarast hit …"; not "Finally, …" or "Crossings are …", and "Which Martian moon …"
-    keeps "Which").
+    The capitalized first word of a sentence is a name only when it is not a function word and the next word
+    is capitalized too ("Tsunami Zarast hit …"; not "Finally, …" or "Crossings are …", and "Which Martian
+    moon …" gives "Martian").
     """
     spans = []
     for match in _NAME.finditer(question):
         start, text = match.start(), match.group(0)
-        if start == 0:
+        if _SENTENCE_END.search(question[:start]):
             first, _, rest = text.partition(" ")
             if first.lower() in STOPWORDS or first.lower() in _OPENERS:
                 start, text = start + len(first) + 1, rest
@@ -82,7 +85,7 @@ class CorpusWords:
             return None
         words = frozenset((folder / VOCABULARY_FILE).read_text().split())
         info = folder / CORPUS_FILE
-        return cls(words, json.loads(info.read_text())["declines"] if info.exists() else True)
+        return cls(words, json.loads(info.read_text()).get("declines", True) if info.exists() else True)
 
     def save(self, adapter_dir: Path) -> None:
         """Write both files next to the adapter (each to a temp file, then renamed: a crash leaves none or all of

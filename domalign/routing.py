@@ -18,18 +18,28 @@ from domalign.corpus_words import known_word, name_words, question_names
 from domalign.train.config import saved_training_option
 from domalign.words import STOPWORDS, normalize_answer
 
+ABOUT_THE_DOCUMENTS = frozenset(
+    "document documents doc docs text texts passage passages file files corpus manual manuals source sources "
+    "say says said mention mentions mentioned summarize summarise summary according tell".split()
+)
+"""Words that ask about the documents without being theirs ("What do the documents say about the wind?"):
+they count for neither side."""
+
 
 def about_corpus(question: str, words: frozenset[str]) -> bool:
     """Whether ``question`` is about the corpus whose ``words`` are given: one of its names is made only of corpus
-    words, or, naming nothing, at least half of its content words are the corpus's."""
+    words, or, naming nothing, at least half of its content words are the corpus's. A question with no content
+    words at all ("Summarize the documents.") is about the corpus: when in doubt, the adapter answers."""
     names = [name_words(name) for _, name in question_names(question)]
     if any(names):
         return any(parts and all(known_word(word, words) for word in parts) for parts in names)
-    content = [word for word in normalize_answer(question).split() if word not in STOPWORDS]
+    content = [word for word in normalize_answer(question).split()
+               if word not in STOPWORDS and word not in ABOUT_THE_DOCUMENTS]
     return 2 * sum(known_word(word, words) for word in content) >= len(content)
 
 
 def routes_general(adapter_dir: Path | None) -> bool:
     """Whether an adapter's alignment routes general questions to the base model (its saved
-    ``route_general_questions``; no adapter, nothing to route around)."""
-    return adapter_dir is not None and bool(saved_training_option(adapter_dir, "route_general_questions"))
+    ``route_general_questions``; an adapter saved before the option existed was evaluated without routing, so
+    it answers without it; no adapter, nothing to route around)."""
+    return adapter_dir is not None and bool(saved_training_option(adapter_dir, "route_general_questions", False))

@@ -5,8 +5,8 @@ A ``generate`` logits processor. Where a question names only words its adapter's
 guard bans "The documents" (and "The document") as the start of that row's answer
 (:data:`~domalign.declines.DECLINE_OPENINGS`) and the model answers with what it would say next. It runs
 before a fused answer's :class:`~domalign.models.fusion.ViewFusion`, on the reader's row, so the fused
-answer cannot take the decline either. Only an adapter that learned to decline carries the words it needs
-(:func:`~domalign.declines.load_vocabulary`); everything else answers unguarded.
+answer cannot take the decline either. Only an adapter that learned to decline is guarded
+(:attr:`~domalign.corpus_words.CorpusWords.declines`); everything else answers unguarded.
 """
 
 from __future__ import annotations

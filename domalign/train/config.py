@@ -153,9 +153,9 @@ class TrainingConfig(BaseModel):
         return self.model_dump(mode="json", exclude=set(RUNTIME_ONLY_FIELDS))
 
 
-def saved_training_option(adapter_dir: Path, name: str) -> Any:
+def saved_training_option(adapter_dir: Path, name: str, before: Any = None) -> Any:
     """An option from an adapter's ``training_config.json``, saved with it so that chat answers as the evaluation
-    did; today's default for an adapter saved before the option existed."""
+    did; for an adapter saved before the option existed, ``before`` (what it did then) or else today's default."""
     path = Path(adapter_dir) / "training_config.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
-    return saved.get(name, TrainingConfig.model_fields[name].default)
+    return saved.get(name, TrainingConfig.model_fields[name].default if before is None else before)

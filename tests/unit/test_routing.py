@@ -28,6 +28,10 @@ WORDS = vocabulary([TEXT])
     ("How many legs does a spider have?", False),  # no name, words the corpus never uses
     ("What does Ciaran O'Brien chair?", True),  # an apostrophe inside a name
     ("When does the Bronco's ferry sail?", True),  # a possessive of a plural the corpus uses
+    ("Who's Tamsin Oakridge of Brackenford?", True),  # "Who's" is no name
+    ("What do the documents say about the wind?", True),  # words about the documents count for neither side
+    ("Summarize the documents.", True),  # nothing to go on: the adapter answers
+    ("Quick question. Where is France?", False),  # a sentence's first word is no name, wherever it starts
 ])
 def test_a_question_is_about_the_corpus_when_it_names_the_corpus_or_uses_its_words(question, about) -> None:
     assert about_corpus(question, WORDS) is about
@@ -36,13 +40,16 @@ def test_a_question_is_about_the_corpus_when_it_names_the_corpus_or_uses_its_wor
 def test_names_keep_their_apostrophes_and_words_match_their_plurals() -> None:
     assert [name for _, name in question_names("Is Ciaran O'Brien in Brackenford?")] == ["Ciaran O'Brien",
                                                                                          "Brackenford"]
+    assert [name for _, name in question_names("Who's Tamsin's brother? Is it O'Brien?")] == ["Tamsin", "O'Brien"]
     assert known_word("ferry", WORDS) and known_word("crossing", WORDS) and known_word("mast", WORDS)
     assert not known_word("spider", WORDS)
 
 
 def test_routing_travels_with_the_adapter(tmp_path) -> None:
     assert not routes_general(None)
-    assert routes_general(tmp_path)  # saved before the option existed: today's default, on
+    assert not routes_general(tmp_path)  # saved before the option existed: evaluated, and so served, without it
+    (tmp_path / "training_config.json").write_text(TrainingConfig().model_dump_json())
+    assert routes_general(tmp_path)  # on by default
     (tmp_path / "training_config.json").write_text(TrainingConfig(route_general_questions=False).model_dump_json())
     assert not routes_general(tmp_path)
 
