@@ -88,8 +88,7 @@ def main() -> None:
         if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
             base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
         adapter = ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))
-        saved = CorpusWords.load(adapter)
-        corpus = saved or CorpusWords(vocabulary(chunk.text for chunk in chunks))
+        corpus = CorpusWords.load(adapter) or CorpusWords(vocabulary(chunk.text for chunk in chunks))
         with with_adapter(base, adapter) as model:  # declines guarded as in the product
             after = _answer_rows(model, tokenizer, items, chunks, corpus)
             routed = _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)

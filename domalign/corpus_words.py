@@ -66,7 +66,7 @@ def known_word(word: str, words: frozenset[str]) -> bool:
 
 
 def name_words(name: str) -> list[str]:
-    """The normalized words of a name that carry it: one-letter pieces ("O" of a split "O Brien") do not."""
+    """The normalized words of a name that carry it: one-letter pieces (an initial, "J" of "J. Smith") do not."""
     return [word for word in normalize_answer(name).split() if len(word) > 1]
 
 

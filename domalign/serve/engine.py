@@ -58,13 +58,10 @@ class LoadedBase:
                 if request.streamer is not None:
                     request.streamer.end()
             if ready:
-                general = [self._general(r) for r in ready]
-                for request, routed in zip(ready, general, strict=True):
-                    request.routed_to_base = routed  # before the futures resolve: the response tells it
-                run_batch(self.model, self.tokenizer, ready,
-                          [None if g else self._peft_name(r) for r, g in zip(ready, general, strict=True)],
-                          [None if g else self._memory(r) for r, g in zip(ready, general, strict=True)],
-                          [not g and self._guarded(r) for r, g in zip(ready, general, strict=True)])
+                for request in ready:  # before the futures resolve: the response tells it
+                    request.routed_to_base = self._general(request)
+                run_batch(self.model, self.tokenizer, ready, [self._peft_name(r) for r in ready],
+                          [self._memory(r) for r in ready], [self._guarded(r) for r in ready])
 
     @staticmethod
     def _question(request: Request) -> str:
@@ -80,20 +77,24 @@ class LoadedBase:
             not about_corpus(self._question(request), corpus.words)
 
     def _guarded(self, request: Request) -> bool:
-        """An adapter that learned to decline may decline only a question naming a word its corpus never uses."""
+        """An adapter that learned to decline may decline only a question naming a word its corpus never uses (a
+        routed question is the base model's, which never learned to)."""
         corpus = self.corpora.get(request.adapter_id or "")
-        return corpus is not None and corpus.declines and not may_decline(self._question(request), corpus.words)
+        return corpus is not None and corpus.declines and not request.routed_to_base and \
+            not may_decline(self._question(request), corpus.words)
 
     def _memory(self, request: Request) -> Memory | None:
         """A grounded request to an aligned model also answers closed-book, fused in at the adapter's weight."""
         weight = self.memory_weights.get(request.adapter_id or "", 0.0)
-        if not request.grounded or request.closed_book is None or weight <= 0.0:
+        if request.routed_to_base or not request.grounded or request.closed_book is None or weight <= 0.0:
             return None
         return Memory(request.closed_book, request.adapter_id, weight)
 
     def _peft_name(self, request: Request) -> str | None:
         """The adapter a request's rows run with: a grounded one reads at the adapter's grounded scale, which
-        at 0 is the base model (None) and between 0 and 1 the adapter's scaled twin."""
+        at 0 is the base model (None) and between 0 and 1 the adapter's scaled twin; a routed one, the base model."""
+        if request.routed_to_base:
+            return None
         scale = self.grounded_scales.get(request.adapter_id or "", 1.0)
         if not request.grounded or scale == 1.0:
             return request.adapter_id
