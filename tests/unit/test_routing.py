@@ -32,6 +32,8 @@ WORDS = vocabulary([TEXT])
     ("What do the documents say about the wind?", True),  # words about the documents count for neither side
     ("Summarize the documents.", True),  # nothing to go on: the adapter answers
     ("Quick question. Where is France?", False),  # a sentence's first word is no name, wherever it starts
+    ("What is 55 times 55?", False),  # a calculation, though the corpus uses 55 and "times" is common
+    ("When does the wind exceed 55 km/h?", True),  # a number among the corpus's words is still the corpus's
 ])
 def test_a_question_is_about_the_corpus_when_it_names_the_corpus_or_uses_its_words(question, about) -> None:
     assert about_corpus(question, WORDS) is about
