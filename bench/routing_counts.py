@@ -37,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     docs = sorted((args.fictional / "docs").iterdir())[: args.first]
+    doc_names = {doc.name for doc in docs}
     probes = [json.loads(line) for line in (args.fictional / "probes.jsonl").read_text().splitlines() if line]
     paragraphs = [p for a in json.loads(args.squad.read_text())["data"] for p in a["paragraphs"]][: args.first]
     corpora = {"fictional": vocabulary(texts(docs)), "xquad-en": vocabulary(p["context"] for p in paragraphs),
@@ -44,10 +45,10 @@ def main() -> None:
     domain = {
         ("fictional natural questions", "fictional"): [q["question"] for q in json.loads(args.questions.read_text())],
         ("fictional paraphrase probes", "fictional"): [p["prefix"] for p in probes if p["kind"] == "paraphrase"
-                                                       and p["document"] in {d.name for d in docs}],
+                                                       and p["document"] in doc_names],
         ("xquad-en questions", "xquad-en"): [qa["question"] for p in paragraphs for qa in p["qas"]],
     }
-    general = {(f"{path.stem}", corpus): [q["question"] for q in json.loads(path.read_text())]
+    general = {(path.stem, corpus): [q["question"] for q in json.loads(path.read_text())]
                for path in args.general for corpus in corpora}
     results = []
     for kind, sets in (("domain", domain), ("general", general)):

@@ -25,7 +25,7 @@ ABOUT_THE_DOCUMENTS = frozenset(
 """Words that ask about the documents without being theirs ("What do the documents say about the wind?"):
 they count for neither side."""
 
-ARITHMETIC = frozenset("plus minus times multiplied divided by square root squared cubed half double sum".split())
+ARITHMETIC = frozenset("plus minus times multiplied divided square root squared cubed half double sum".split())
 """Words of a calculation: a question made only of numbers and these ("What is 5 plus 7?") asks for arithmetic,
 which no corpus teaches, even though every corpus uses numbers and some use "times"."""
 
@@ -33,8 +33,8 @@ which no corpus teaches, even though every corpus uses numbers and some use "tim
 def about_corpus(question: str, words: frozenset[str]) -> bool:
     """Whether ``question`` is about the corpus whose ``words`` are given: one of its names is made only of corpus
     words, or, naming nothing, at least half of its content words are the corpus's. A question with no content
-    words at all ("Summarize the documents.") is about the corpus: when in doubt, the adapter answers. A calculation
-on numbers the question gives (:data:`ARITHMETIC`) is about none."""
+    words at all ("Summarize the documents.") is about the corpus: when in doubt, the adapter answers. A
+    calculation on numbers the question gives (:data:`ARITHMETIC`) is about none."""
     names = [name_words(name) for _, name in question_names(question)]
     if any(names):
         return any(parts and all(known_word(word, words) for word in parts) for parts in names)
