@@ -304,7 +304,8 @@ class _Loop:
         self._set_total(max(planned, self.state.step))
 
     def _set_total(self, total: int) -> None:
-        self.state.planned_steps = self.total = self.schedule.total = total
+        self.state.planned_steps = self.total = total
+        self.schedule.resize(total, self.scheduler.last_epoch)
         # the rate of the next step was computed under the old plan; recompute it under the new one
         for group, base_lr in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base_lr * self.schedule(self.scheduler.last_epoch)
@@ -486,9 +487,23 @@ class WarmupLinearDecay:
 
     def __init__(self, warmup_ratio: float, total: int):
         self.warmup_ratio, self.total = warmup_ratio, total
+        self.finished_warmup: int | None = None  # the warm-up's length once it is over
+
+    def warmup(self) -> int:
+        return self.finished_warmup or math.ceil(self.warmup_ratio * self.total)
+
+    def resize(self, total: int, step: int) -> None:
+        """Re-plan to ``total`` steps at ``step``; a finished warm-up keeps its length.
+
+        Otherwise a longer plan would stretch the warm-up past the current step
+        again, and a run re-planned near its peak could miss the peak rate.
+        """
+        if self.finished_warmup is None and step >= self.warmup():
+            self.finished_warmup = self.warmup()
+        self.total = total
 
     def __call__(self, step: int) -> float:
-        warmup = math.ceil(self.warmup_ratio * self.total)
+        warmup = self.warmup()
         if step < warmup:
             return step / warmup
         return max(0.0, (self.total - step) / max(1, self.total - warmup))

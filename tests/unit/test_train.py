@@ -30,6 +30,7 @@ from domalign.train.data import (
 )
 from domalign.train.lora import (
     TIMING_STEPS,
+    WarmupLinearDecay,
     _labelled_loss_sum,
     _loss_sum,
     _packing_holds,
@@ -467,6 +468,16 @@ def test_time_budget_sizes_the_schedule_so_the_rate_decays_in_time(model_and_tok
     peak = config.learning_rate
     assert max(rates) == pytest.approx(peak, rel=0.05)
     assert rates[-1] < 0.35 * peak  # decayed, instead of stopping near the peak
+
+
+def test_a_longer_plan_made_at_the_end_of_the_warm_up_keeps_its_peak():
+    schedule = WarmupLinearDecay(0.1, 200)  # warm-up: 20 steps
+    assert schedule(19) == pytest.approx(0.95)
+    schedule.resize(260, step=20)  # 26 steps at the new length: the finished warm-up keeps its 20
+    assert schedule(20) == 1.0 and schedule(260) == 0.0
+    early = WarmupLinearDecay(0.1, 200)
+    early.resize(300, step=10)  # re-planned mid warm-up: the warm-up follows the plan
+    assert early(15) == pytest.approx(0.5) and early(30) == 1.0
 
 
 def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(model_and_tokenizer, tmp_path):
