@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 from domalign.config import Settings
-from domalign.corpus_words import CorpusWords, vocabulary
+from domalign.corpus_words import CorpusWords
 from domalign.domain import BenchmarkItem, Chunk, benchmark_item_from_dict
 from domalign.evaluate import evaluate_model
 from domalign.store.tables import Alignment
@@ -88,7 +88,7 @@ def main() -> None:
         if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
             base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
         adapter = ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))
-        corpus = CorpusWords.load(adapter) or CorpusWords(vocabulary(chunk.text for chunk in chunks))
+        corpus = CorpusWords.load(adapter) or CorpusWords.of(chunk.text for chunk in chunks)
         with with_adapter(base, adapter) as model:  # declines guarded as in the product
             after = _answer_rows(model, tokenizer, items, chunks, corpus)
             routed = _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)

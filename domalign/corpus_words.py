@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from domalign.words import STOPWORDS, normalize_answer
 
 VOCABULARY_FILE = "vocabulary.txt"
-"""The corpus's words, one per line, in the adapter's folder."""
+"""The corpus's words, one per line with how often the corpus uses it (``word<TAB>count``), in the adapter's
+folder; adapters saved before 2026-12-07 have the words alone."""
 
 CORPUS_FILE = "corpus.json"
 """What else the adapter's corpus words are for: ``{"declines": bool}``, whether the adapter learned to decline.
@@ -58,11 +61,15 @@ def question_names(question: str) -> list[tuple[int, str]]:
     return spans
 
 
+def word_forms(word: str) -> list[str]:
+    """``word``, its plurals, and its singular or itself without a possessive "s" ("Bronco's" and "Panther"
+    where the corpus writes "Broncos" and "Panthers")."""
+    return [word, f"{word}s", f"{word}es"] + ([word[:-1]] if word.endswith("s") else [])
+
+
 def known_word(word: str, words: frozenset[str]) -> bool:
-    """Whether the corpus uses ``word``, also as its singular or plural, or without a possessive "s"
-    ("Bronco's" and "Panther" where the corpus writes "Broncos" and "Panthers")."""
-    singular = word[:-1] if word.endswith("s") else None
-    return word in words or f"{word}s" in words or f"{word}es" in words or singular in words
+    """Whether the corpus uses ``word`` in one of its :func:`word_forms`."""
+    return any(form in words for form in word_forms(word))
 
 
 def name_words(name: str) -> list[str]:
@@ -76,6 +83,24 @@ class CorpusWords:
 
     words: frozenset[str]
     declines: bool = False
+    counts: Mapping[str, int] | None = None
+    """How often the corpus uses each word; None for an adapter saved before the counts were (2026-12-07)."""
+
+    @classmethod
+    def of(cls, texts: Iterable[str], declines: bool = False) -> CorpusWords:
+        counts = Counter(word for text in texts for word in normalize_answer(text).split())
+        return cls(frozenset(counts), declines, dict(counts))
+
+    def share(self, word: str) -> float | None:
+        """The share of the corpus's words that are ``word`` in one of its :func:`word_forms`; None without
+        counts."""
+        if self.counts is None:
+            return None
+        return sum(self.counts.get(form, 0) for form in word_forms(word)) / max(1, self._total)
+
+    @cached_property
+    def _total(self) -> int:
+        return sum(self.counts.values()) if self.counts else 0
 
     @classmethod
     def load(cls, adapter_dir: Path | None) -> CorpusWords | None:
@@ -83,16 +108,23 @@ class CorpusWords:
         folder = None if adapter_dir is None else Path(adapter_dir)
         if folder is None or not (folder / VOCABULARY_FILE).exists():
             return None
-        words = frozenset((folder / VOCABULARY_FILE).read_text().split())
+        rows = [line.split("\t") for line in (folder / VOCABULARY_FILE).read_text().splitlines() if line]
+        counts = {row[0]: int(row[1]) for row in rows} if rows and all(len(row) == 2 for row in rows) else None
+        words = frozenset(row[0] for row in rows)
         info = folder / CORPUS_FILE
-        return cls(words, json.loads(info.read_text()).get("declines", True) if info.exists() else True)
+        return cls(words, json.loads(info.read_text()).get("declines", True) if info.exists() else True, counts)
 
     def save(self, adapter_dir: Path) -> None:
         """Write both files next to the adapter (each to a temp file, then renamed: a crash leaves none or all of
         each; the words go last, so a folder with words always has the right flag)."""
         folder = Path(adapter_dir)
         for name, text in ((CORPUS_FILE, json.dumps({"declines": self.declines})),
-                           (VOCABULARY_FILE, "\n".join(sorted(self.words)) + "\n")):
+                           (VOCABULARY_FILE, "\n".join(self._lines()) + "\n")):
             tmp = (folder / name).with_suffix(".tmp")
             tmp.write_text(text)
             tmp.replace(folder / name)
+
+    def _lines(self) -> list[str]:
+        if self.counts is None:
+            return sorted(self.words)
+        return [f"{word}\t{self.counts[word]}" for word in sorted(self.words)]

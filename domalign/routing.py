@@ -4,17 +4,21 @@ An adapter moves answers it was never trained on: on 120 general-knowledge quest
 fictional corpus lost some and gained others, and the two did not cancel in any one run (general knowledge
 moved by −0.042 to +0.058 over seven runs; one model answered "The capital of Norway is Malm Town.",
 docs/quality.md). A question that names nothing the corpus names, or that names nothing and uses
-mostly words the corpus never uses, asks for what the base model knew; the adapter has nothing to add to it but
-noise. So it runs without the adapter: in evaluation (``domalign.evaluate``) and in serving alike, when the
-alignment's ``training.route_general_questions`` is on. The words come from the adapter's corpus
-(:mod:`domalign.corpus_words`); the rule was fixed before it was measured (docs/quality.md).
+mostly words the corpus never uses, or that shares with the corpus only words all English shares, asks for what
+the base model knew; the adapter has nothing to add to it but noise. So it runs without the adapter: in
+evaluation (``domalign.evaluate``) and in serving alike, when the alignment's
+``training.route_general_questions`` is on. The words and their counts come from the adapter's corpus
+(:mod:`domalign.corpus_words`), English frequencies from ``wordfreq``; each part of the rule was fixed before
+it was counted on a general-knowledge set written after it (docs/quality.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from domalign.corpus_words import known_word, name_words, question_names
+from wordfreq import word_frequency
+
+from domalign.corpus_words import CorpusWords, known_word, name_words, question_names, word_forms
 from domalign.train.config import saved_training_option
 from domalign.words import STOPWORDS, normalize_answer
 
@@ -30,19 +34,42 @@ ARITHMETIC = frozenset("plus minus times multiplied divided square root squared 
 which no corpus teaches, even though every corpus uses numbers and some use "times"."""
 
 
-def about_corpus(question: str, words: frozenset[str]) -> bool:
-    """Whether ``question`` is about the corpus whose ``words`` are given: one of its names is made only of corpus
-    words, or, naming nothing, at least half of its content words are the corpus's. A question with no content
-    words at all ("Summarize the documents.") is about the corpus: when in doubt, the adapter answers. A
-    calculation on numbers the question gives (:data:`ARITHMETIC`) is about none."""
-    names = [name_words(name) for _, name in question_names(question)]
-    if any(names):
-        return any(parts and all(known_word(word, words) for word in parts) for parts in names)
+KEY_RATIO = 5
+"""A word is the corpus's own when the corpus uses it at least this many times as often as English at large."""
+
+
+def about_corpus(question: str, corpus: CorpusWords) -> bool:
+    """Whether ``question`` is about ``corpus``: one of its names is made only of corpus words, or, naming
+    nothing, at least half of its content words are the corpus's; and (where the corpus's word counts were saved)
+    one of its words is the corpus's own (:func:`own_word`: "What is the capital of Norway?" asks the base model,
+    though a football report names Norway once). A question with no content words at all ("Summarize the
+    documents.") is about the corpus: when in doubt, the adapter answers. A calculation on numbers the question
+    gives (:data:`ARITHMETIC`) is about none."""
     content = [word for word in normalize_answer(question).split()
                if word not in STOPWORDS and word not in ABOUT_THE_DOCUMENTS]
+    if not content:
+        return True
     if any(word.isdigit() for word in content) and all(word.isdigit() or word in ARITHMETIC for word in content):
         return False
-    return 2 * sum(known_word(word, words) for word in content) >= len(content)
+    if corpus.counts is not None and not any(own_word(word, corpus) for word in content):
+        return False
+    names = [name_words(name) for _, name in question_names(question)]
+    if any(names):
+        return any(parts and all(known_word(word, corpus.words) for word in parts) for parts in names)
+    return 2 * sum(known_word(word, corpus.words) for word in content) >= len(content)
+
+
+def own_word(word: str, corpus: CorpusWords) -> bool:
+    """Whether the corpus uses ``word`` (in one of its forms) :data:`KEY_RATIO` times as often as English does,
+    or uses a word English never does (an invented name). Every corpus uses "hour" and "capital" now and then;
+    what a question shares with the corpus only in such words it shares with any English text. A small corpus
+    makes most of its words its own (each is a large share of it): the rule bites on large ones, and in
+    English only."""
+    share = corpus.share(word)
+    if not share:
+        return False
+    english = sum(word_frequency(form, "en") for form in word_forms(word))
+    return share >= KEY_RATIO * english
 
 
 def routes_general(adapter_dir: Path | None) -> bool:

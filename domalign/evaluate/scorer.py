@@ -553,7 +553,7 @@ def evaluate_model(
             prompts = _Prompts.of(tokenizer, items, passages, closed_book=views.fused)
             caches = _prompt_caches(items, prompts.reader, passages, views.reader, batch_size)
             routes = route_general and corpus is not None and active_adapter(model) is not None
-            routed = [routes and not about_corpus(item.question, corpus.words) for item in items]
+            routed = [routes and not about_corpus(item.question, corpus) for item in items]
             guard = corpus.words if corpus is not None and corpus.declines else None
             for kind, to_base, batch in _plan(items, passages, batch_size, routed):
                 if should_stop is not None and should_stop():

@@ -74,7 +74,7 @@ class LoadedBase:
         them (:mod:`domalign.routing`)."""
         corpus = self.corpora.get(request.adapter_id or "")
         return request.adapter_id in self.routing and corpus is not None and \
-            not about_corpus(self._question(request), corpus.words)
+            not about_corpus(self._question(request), corpus)
 
     def _guarded(self, request: Request) -> bool:
         """An adapter that learned to decline may decline only a question naming a word its corpus never uses (a

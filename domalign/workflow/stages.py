@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
-from domalign.corpus_words import CorpusWords, vocabulary
+from domalign.corpus_words import CorpusWords
 from domalign.domain import Chunk, TrainExample
 from domalign.ids import new_id
 from domalign.status import AlignmentStatus
@@ -266,7 +266,7 @@ class Train:
             model, tokenizer = job.base_model()
             result = train_lora(model, tokenizer, examples, config, **run)
         declines = any(example.kind == REFUSAL_KIND for example in examples)  # then its declines are guarded
-        CorpusWords(vocabulary(chunk.text for chunk in _chunks(job)), declines).save(blobs.path(job.key("adapter")))
+        CorpusWords.of((chunk.text for chunk in _chunks(job)), declines).save(blobs.path(job.key("adapter")))
         blobs.publish(job.key("adapter"))
         return {"steps": result.steps, "final_loss": result.final_loss, "validation_loss": result.validation_loss,
                 "resumed_from_step": result.resumed_from_step, "stopped_early": result.stopped_early,

@@ -41,6 +41,9 @@ def test_the_corpus_words_travel_with_the_adapter(tmp_path) -> None:
     assert CorpusWords.load(tmp_path).declines
     (tmp_path / "corpus.json").unlink()  # saved by the nineteenth session: words only for adapters that decline
     assert CorpusWords.load(tmp_path) == CorpusWords(WORDS, True)
+    counted = CorpusWords.of([TEXT, TEXT], declines=True)  # with how often each word is used (routing needs it)
+    counted.save(tmp_path)
+    assert CorpusWords.load(tmp_path) == counted and counted.words == WORDS and counted.counts["ferry"] >= 2
 
 
 @pytest.fixture(scope="module")

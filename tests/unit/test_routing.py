@@ -16,7 +16,7 @@ from domalign.train.config import TrainingConfig
 TEXT = ("The Quillmere Ferry Cooperative runs ferries between Brackenford and Tessaly Cove. Ciaran O'Brien "
         "chairs it. Crossings are cancelled when the wind at the Brackenford mast exceeds 55 km/h. The Broncos "
         "ferry sails at dawn.")
-WORDS = vocabulary([TEXT])
+WORDS = CorpusWords(vocabulary([TEXT]))  # as saved before word counts were: names and shares of words decide
 
 
 @pytest.mark.parametrize(("question", "about"), [
@@ -39,12 +39,26 @@ def test_a_question_is_about_the_corpus_when_it_names_the_corpus_or_uses_its_wor
     assert about_corpus(question, WORDS) is about
 
 
+def test_with_word_counts_a_question_needs_a_word_the_corpus_uses_far_more_than_english_does() -> None:
+    corpus = CorpusWords.of([TEXT] * 600 + ["Norway beat Germany in the final."])  # 27,000 words
+    assert about_corpus("What is the capital of Norway?", CorpusWords(corpus.words))  # a name the corpus uses
+    assert not about_corpus("What is the capital of Norway?", corpus)  # ... once: English uses it as often
+    assert about_corpus("Who chairs the Quillmere Ferry Cooperative?", corpus)  # invented: English never uses it
+    assert about_corpus("When are crossings cancelled?", corpus)  # a word on every page of the corpus
+    assert about_corpus("When does the wind exceed 55 km/h?", corpus)
+    assert not about_corpus("How many minutes are in an hour?", corpus)
+    # the cost: a fact the corpus states once, in words English uses as often, goes to the base model
+    assert not about_corpus("Whom did Norway beat in the final?", corpus)
+    assert about_corpus("Whom did Norway beat in the final?", CorpusWords.of(["Norway beat Germany in the final."]))
+
+
 def test_names_keep_their_apostrophes_and_words_match_their_plurals() -> None:
     assert [name for _, name in question_names("Is Ciaran O'Brien in Brackenford?")] == ["Ciaran O'Brien",
                                                                                          "Brackenford"]
     assert [name for _, name in question_names("Who's Tamsin's brother? Is it O'Brien?")] == ["Tamsin", "O'Brien"]
-    assert known_word("ferry", WORDS) and known_word("crossing", WORDS) and known_word("mast", WORDS)
-    assert not known_word("spider", WORDS)
+    words = WORDS.words
+    assert known_word("ferry", words) and known_word("crossing", words) and known_word("mast", words)
+    assert not known_word("spider", words)
 
 
 def test_routing_travels_with_the_adapter(tmp_path) -> None:
@@ -57,7 +71,7 @@ def test_routing_travels_with_the_adapter(tmp_path) -> None:
 
 
 def test_the_server_answers_a_general_question_with_the_base_model() -> None:
-    corpora = {"model_a": CorpusWords(WORDS), "model_b": CorpusWords(WORDS)}
+    corpora = {"model_a": WORDS, "model_b": WORDS}
     base = LoadedBase(model=None, tokenizer=None, corpora=corpora, routing={"model_a"})
 
     def request(adapter: str | None, question: str, grounded: str | None = None) -> Request:
