@@ -6,7 +6,8 @@ Reads each alignment's adapter and corpus from the local home (``DOMALIGN_HOME``
 answers a question set closed-book, as the evaluate stage answers an extra benchmark: once with the base
 model, once with the adapter, and once as the product answers (``training.route_general_questions``: a
 question that is not about the corpus goes to the base model; the corpus's words come from the adapter, or
-from the alignment's chunks for an adapter saved without them). A change of a few questions in 40 is within
+from the alignment's chunks for an adapter saved without them), and, where the adapter saved its corpus's word
+counts, once more routed as without them (the rule before 2026-12-07). A change of a few questions in 40 is within
 what one training run to the next moves, so the table counts the questions lost and gained and gives the
 two-sided sign-test p-value of that split (how likely a split at least this uneven is if losing and gaining were
 equally likely). ``--first N`` keeps the set's first N questions (the first 40 of
@@ -91,11 +92,16 @@ def main() -> None:
         corpus = CorpusWords.load(adapter) or CorpusWords.of(chunk.text for chunk in chunks)
         with with_adapter(base, adapter) as model:  # declines guarded as in the product
             after = _answer_rows(model, tokenizer, items, chunks, corpus)
-            routed = _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)
+            routed = {"routed": _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)}
+            if corpus.counts is not None:  # the rule as for an adapter saved without its corpus's word counts
+                routed["routed_without_counts"] = _answer_rows(model, tokenizer, items, chunks,
+                                                               CorpusWords(corpus.words), route_general=True)
         results[alignment_id] = {**compare(base_rows[base_id], after),
-                                 "routed": {**compare(base_rows[base_id], routed),
-                                            "questions_routed": sum(r["routed_to_base"] for r in routed)}}
-        for label, r in (("adapter", results[alignment_id]), ("routed", results[alignment_id]["routed"])):
+                                 **{label: {**compare(base_rows[base_id], rows),
+                                            "questions_routed": sum(r["routed_to_base"] for r in rows)}
+                                    for label, rows in routed.items()}}
+        for label, r in (("adapter", results[alignment_id]),
+                         *((label, results[alignment_id][label]) for label in routed)):
             print(f"{alignment_id} {label}: {r['before']['accuracy']:.3f} -> {r['after']['accuracy']:.3f}"
                   f" ({r['change']:+.3f})  lost {len(r['lost'])} gained {len(r['gained'])}"
                   f"  sign test p={r['sign_test_p']:.3f}", flush=True)
