@@ -9,7 +9,7 @@ from domalign.synth import ngram_overlap
 from domalign.synth.facts import normalize
 from domalign.synth.replay import collect_replay, replay_items, replay_prompts
 
-GENERAL_KNOWLEDGE = Path(__file__).parents[2] / "bench" / "data" / "general_knowledge.json"
+GENERAL_KNOWLEDGE = sorted((Path(__file__).parents[2] / "bench" / "data").glob("general_knowledge*.json"))
 
 
 def test_replay_prompts_are_packaged_and_distinct():
@@ -20,7 +20,8 @@ def test_replay_prompts_are_packaged_and_distinct():
 
 
 def test_replay_prompts_share_no_question_with_the_forgetting_benchmark():
-    questions = [row["question"] for row in json.loads(GENERAL_KNOWLEDGE.read_text())]
+    assert len(GENERAL_KNOWLEDGE) == 3
+    questions = [row["question"] for path in GENERAL_KNOWLEDGE for row in json.loads(path.read_text())]
     prompts = {normalize(p) for p in replay_prompts(1000)}
     assert not prompts & {normalize(q) for q in questions}
     assert ngram_overlap(replay_prompts(1000), questions, 6) == 0.0
