@@ -6,11 +6,11 @@ Reads each alignment's adapter and corpus from the local home (``DOMALIGN_HOME``
 answers a question set closed-book, as the evaluate stage answers an extra benchmark: once with the base
 model, once with the adapter, and once as the product answers (``training.route_general_questions``: a
 question that is not about the corpus goes to the base model; the corpus's words come from the adapter, or
-from the alignment's chunks for an adapter saved without them), and, where the adapter saved its corpus's word
-counts, once more routed as without them (the rule before 2026-12-07). A change of a few questions in 40 is within
-what one training run to the next moves, so the table counts the questions lost and gained and gives the
-two-sided sign-test p-value of that split (how likely a split at least this uneven is if losing and gaining were
-equally likely). ``--first N`` keeps the set's first N questions (the first 40 of
+from the alignment's chunks for an adapter saved without them), and once more routed as without the corpus's word
+counts (the rule before 2026-12-07; an adapter saved before then is routed that way in the product). A change of
+a few questions in 40 is within what one training run to the next moves, so the table counts the questions lost
+and gained and gives the two-sided sign-test p-value of that split (how likely a split at least this uneven is if
+losing and gaining were equally likely). ``--first N`` keeps the set's first N questions (the first 40 of
 ``bench/data/general_knowledge.json`` are the set the quality runs before 2026-11-30 used).
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from domalign.config import Settings
@@ -95,7 +96,7 @@ def main() -> None:
             routed = {"routed": _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)}
             if corpus.counts is not None:  # the rule as for an adapter saved without its corpus's word counts
                 routed["routed_without_counts"] = _answer_rows(model, tokenizer, items, chunks,
-                                                               CorpusWords(corpus.words), route_general=True)
+                                                               replace(corpus, counts=None), route_general=True)
         results[alignment_id] = {**compare(base_rows[base_id], after),
                                  **{label: {**compare(base_rows[base_id], rows),
                                             "questions_routed": sum(r["routed_to_base"] for r in rows)}

@@ -48,12 +48,12 @@ def main() -> None:
     doc_names = {doc.name for doc in docs}
     probes = [json.loads(line) for line in (args.fictional / "probes.jsonl").read_text().splitlines() if line]
     paragraphs = [p for a in json.loads(args.squad.read_text())["data"] for p in a["paragraphs"]][window]
-    def corpus(texts: list[str]) -> CorpusWords:
+    def counted(texts: list[str]) -> CorpusWords:
         words = CorpusWords.of(texts)
         return CorpusWords(words.words) if args.without_counts else words
 
-    corpora = {"fictional": corpus(texts(docs)), "xquad-en": corpus([p["context"] for p in paragraphs]),
-               "demo": corpus(texts(sorted(DEMO.iterdir())))}
+    corpora = {"fictional": counted(texts(docs)), "xquad-en": counted([p["context"] for p in paragraphs]),
+               "demo": counted(texts(sorted(DEMO.iterdir())))}
     natural = [q["question"] for q in json.loads(args.questions.read_text())] if args.skip == 0 else []
     domain = {
         ("fictional natural questions", "fictional"): natural,

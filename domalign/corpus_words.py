@@ -91,12 +91,10 @@ class CorpusWords:
         counts = Counter(word for text in texts for word in normalize_answer(text).split())
         return cls(frozenset(counts), declines, dict(counts))
 
-    def share(self, word: str) -> float | None:
-        """The share of the corpus's words that are ``word`` in one of its :func:`word_forms`; None without
-        counts."""
-        if self.counts is None:
-            return None
-        return sum(self.counts.get(form, 0) for form in word_forms(word)) / max(1, self._total)
+    def share(self, word: str) -> float:
+        """The share of the corpus's words that are ``word`` in one of its :func:`word_forms`; 0 without counts."""
+        counts = self.counts or {}
+        return sum(counts.get(form, 0) for form in word_forms(word)) / max(1, self._total)
 
     @cached_property
     def _total(self) -> int:
@@ -109,7 +107,8 @@ class CorpusWords:
         if folder is None or not (folder / VOCABULARY_FILE).exists():
             return None
         rows = [line.split("\t") for line in (folder / VOCABULARY_FILE).read_text().splitlines() if line]
-        counts = {row[0]: int(row[1]) for row in rows} if rows and all(len(row) == 2 for row in rows) else None
+        counted = rows and all(len(row) == 2 and row[1].isdigit() for row in rows)
+        counts = {row[0]: int(row[1]) for row in rows} if counted else None
         words = frozenset(row[0] for row in rows)
         info = folder / CORPUS_FILE
         return cls(words, json.loads(info.read_text()).get("declines", True) if info.exists() else True, counts)

@@ -14,6 +14,7 @@ it was counted on a general-knowledge set written after it (docs/quality.md).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from wordfreq import word_frequency
@@ -60,16 +61,29 @@ def about_corpus(question: str, corpus: CorpusWords) -> bool:
 
 
 def own_word(word: str, corpus: CorpusWords) -> bool:
-    """Whether the corpus uses ``word`` (in one of its forms) :data:`KEY_RATIO` times as often as English does,
-    or uses a word English never does (an invented name). Every corpus uses "hour" and "capital" now and then;
-    what a question shares with the corpus only in such words it shares with any English text. A small corpus
-    makes most of its words its own (each is a large share of it): the rule bites on large ones, and in
-    English only."""
+    """Whether the corpus uses ``word`` (its :func:`~domalign.corpus_words.word_forms` together)
+    :data:`KEY_RATIO` times as often as English does, or uses a word English never does (an invented name).
+
+    Every corpus uses "hour" and "capital" now and then; what a question shares with the corpus only in such
+    words it shares with any English text. A small corpus makes most of its words its own (each is a large
+    share of it): the rule bites on large ones, and in English only. A number counts like a word: ``wordfreq``
+    knows years ("1937" is as common as "Norway"), and a number written with commas that a question shares with
+    the corpus ("1,500") is likely to be the corpus's.
+    """
     share = corpus.share(word)
-    if not share:
-        return False
-    english = sum(word_frequency(form, "en") for form in word_forms(word))
-    return share >= KEY_RATIO * english
+    return share > 0 and share >= KEY_RATIO * sum(_english(form) for form in word_forms(word))
+
+
+_CONTRACTIONS = ("nt", "n't"), ("m", "'m"), ("re", "'re"), ("ve", "'ve")
+
+
+@lru_cache(maxsize=65536)
+def _english(word: str) -> float:
+    """How often English uses a normalized word, with the apostrophe normalization took from it ("dont" is
+    rare, "don't" is not); cached here because ``wordfreq``'s own cache is not safe across serving threads."""
+    spellings = {word} | {word[: -len(end)] + spelled for end, spelled in _CONTRACTIONS
+                          if word.endswith(end) and len(word) > len(end)}
+    return sum(word_frequency(spelling, "en") for spelling in spellings)
 
 
 def routes_general(adapter_dir: Path | None) -> bool:

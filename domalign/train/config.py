@@ -84,7 +84,8 @@ class TrainingConfig(BaseModel):
         True,
         description="Answer questions that are not about the documents with the base model, without the adapter "
         "(evaluation and chat alike): a question that names nothing the documents name, or that names nothing and "
-        "uses mostly words they never use, or whose every word English uses about as often as the documents do. "
+        "uses mostly words they never use, or none of whose words the documents use at least 5 times as often as "
+        "English does. "
         "What the base model knew stays as it was instead of moving with "
         "training (docs/serving.md, docs/quality.md). Saved with the adapter.",
     )

@@ -44,6 +44,8 @@ def test_the_corpus_words_travel_with_the_adapter(tmp_path) -> None:
     counted = CorpusWords.of([TEXT, TEXT], declines=True)  # with how often each word is used (routing needs it)
     counted.save(tmp_path)
     assert CorpusWords.load(tmp_path) == counted and counted.words == WORDS and counted.counts["ferry"] >= 2
+    (tmp_path / "vocabulary.txt").write_text("ferry\t2\ncove\tmany\n")  # a damaged count: the words still serve
+    assert CorpusWords.load(tmp_path) == CorpusWords(frozenset({"ferry", "cove"}), True)
 
 
 @pytest.fixture(scope="module")

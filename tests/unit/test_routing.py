@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from domalign.corpus_words import CorpusWords, known_word, question_names, vocabulary
-from domalign.routing import about_corpus, routes_general
+from domalign.routing import about_corpus, own_word, routes_general
 from domalign.serve.batching import Request
 from domalign.serve.chat import ChatParams
 from domalign.serve.engine import LoadedBase
@@ -50,6 +50,14 @@ def test_with_word_counts_a_question_needs_a_word_the_corpus_uses_far_more_than_
     # the cost: a fact the corpus states once, in words English uses as often, goes to the base model
     assert not about_corpus("Whom did Norway beat in the final?", corpus)
     assert about_corpus("Whom did Norway beat in the final?", CorpusWords.of(["Norway beat Germany in the final."]))
+
+
+def test_a_contraction_is_weighed_as_english_writes_it() -> None:
+    # normalization makes "don't" "dont", a spelling English rarely writes
+    corpus = CorpusWords.of([TEXT] * 600 + ["Ferries don't sail in storms."] * 20)
+    assert own_word("storms", corpus) and own_word("ferries", corpus) and not own_word("dont", corpus)
+    assert not about_corpus("Why don't cats like water?", corpus)
+    assert about_corpus("Why don't ferries sail in storms?", corpus)
 
 
 def test_names_keep_their_apostrophes_and_words_match_their_plurals() -> None:
