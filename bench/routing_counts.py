@@ -48,6 +48,7 @@ def main() -> None:
     doc_names = {doc.name for doc in docs}
     probes = [json.loads(line) for line in (args.fictional / "probes.jsonl").read_text().splitlines() if line]
     paragraphs = [p for a in json.loads(args.squad.read_text())["data"] for p in a["paragraphs"]][window]
+
     def counted(texts: list[str]) -> CorpusWords:
         words = CorpusWords.of(texts)
         return CorpusWords(words.words) if args.without_counts else words

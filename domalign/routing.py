@@ -52,12 +52,13 @@ def about_corpus(question: str, corpus: CorpusWords) -> bool:
         return True
     if any(word.isdigit() for word in content) and all(word.isdigit() or word in ARITHMETIC for word in content):
         return False
-    if corpus.counts is not None and not any(own_word(word, corpus) for word in content):
-        return False
     names = [name_words(name) for _, name in question_names(question)]
     if any(names):
-        return any(parts and all(known_word(word, corpus.words) for word in parts) for parts in names)
-    return 2 * sum(known_word(word, corpus.words) for word in content) >= len(content)
+        known = any(parts and all(known_word(word, corpus.words) for word in parts) for parts in names)
+    else:
+        known = 2 * sum(known_word(word, corpus.words) for word in content) >= len(content)
+    # the set lookups first: the frequency test runs only for a question they keep
+    return known and (corpus.counts is None or any(own_word(word, corpus) for word in content))
 
 
 def own_word(word: str, corpus: CorpusWords) -> bool:

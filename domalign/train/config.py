@@ -85,9 +85,8 @@ class TrainingConfig(BaseModel):
         description="Answer questions that are not about the documents with the base model, without the adapter "
         "(evaluation and chat alike): a question that names nothing the documents name, or that names nothing and "
         "uses mostly words they never use, or none of whose words the documents use at least 5 times as often as "
-        "English does. "
-        "What the base model knew stays as it was instead of moving with "
-        "training (docs/serving.md, docs/quality.md). Saved with the adapter.",
+        "English does. What the base model knew stays as it was instead of moving with training "
+        "(docs/serving.md, docs/quality.md). Saved with the adapter.",
     )
 
     # --- data

@@ -490,7 +490,9 @@ class WarmupLinearDecay:
         self.finished_warmup: int | None = None  # the warm-up's length once it is over
 
     def warmup(self) -> int:
-        return self.finished_warmup or math.ceil(self.warmup_ratio * self.total)
+        if self.finished_warmup is not None:
+            return self.finished_warmup
+        return math.ceil(self.warmup_ratio * self.total)
 
     def resize(self, total: int, step: int) -> None:
         """Re-plan to ``total`` steps at ``step``; a finished warm-up keeps its length.
