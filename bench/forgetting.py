@@ -7,7 +7,8 @@ answers a question set closed-book, as the evaluate stage answers an extra bench
 model, once with the adapter, and once as the product answers (``training.route_general_questions``: a
 question that is not about the corpus goes to the base model; the corpus's words come from the adapter, or
 from the alignment's chunks for an adapter saved without them), and once more routed as without the corpus's word
-counts (the rule before 2026-12-07; an adapter saved before then is routed that way in the product). A change of
+counts (the rule before 2026-12-07; an adapter saved before then is routed that way in the product). A routed
+question takes the base model's result from the first pass, as the evaluate stage takes the baseline's. A change of
 a few questions in 40 is within what one training run to the next moves, so the table counts the questions lost
 and gained and gives the two-sided sign-test p-value of that split (how likely a split at least this uneven is if
 losing and gaining were equally likely). ``--first N`` keeps the set's first N questions (the first 40 of
@@ -19,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from domalign.config import Settings
 from domalign.corpus_words import CorpusWords
 from domalign.domain import BenchmarkItem, Chunk, benchmark_item_from_dict
-from domalign.evaluate import evaluate_model
+from domalign.evaluate import QuestionResult, evaluate_model
 from domalign.store.tables import Alignment
 from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
@@ -44,11 +46,16 @@ def sign_test(lost: int, gained: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _answer_rows(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk],
-                 corpus: CorpusWords | None = None, route_general: bool = False) -> list[dict]:
-    report = evaluate_model(model, tokenizer, items, chunks, corpus=corpus, route_general=route_general)
+def _answers(model, tokenizer, items: list[BenchmarkItem], chunks: list[Chunk], corpus: CorpusWords | None = None,
+             route_general: bool = False, base: Sequence[QuestionResult] = ()) -> list[QuestionResult]:
+    """As the evaluate stage answers: a routed question takes the ``base`` pass's result, as in the product."""
+    return evaluate_model(model, tokenizer, items, chunks, corpus=corpus, route_general=route_general,
+                          base_results=base).results
+
+
+def _rows(results: list[QuestionResult]) -> list[dict]:
     return [{"question": r.question, "kind": r.kind, "answer": r.answer, "correct": r.correct,
-             "routed_to_base": r.routed_to_base} for r in report.results]
+             "routed_to_base": r.routed_to_base} for r in results]
 
 
 def compare(before: list[dict], after: list[dict]) -> dict:
@@ -77,7 +84,7 @@ def main() -> None:
     items = [benchmark_item_from_dict(row) for row in json.loads(args.questions.read_text())][: args.first]
 
     ctx = Context.open(Settings())
-    base_rows: dict[str, list[dict]] = {}
+    base_results: dict[str, list[QuestionResult]] = {}
     results = {}
     for alignment_id in args.alignment_ids:
         with ctx.db.session() as session:
@@ -87,18 +94,19 @@ def main() -> None:
             base_id = row.base_model
         chunks = [Chunk(**r) for r in ctx.blobs.read_jsonl(artifact_key(alignment_id, "chunks.jsonl"))]
         base, tokenizer = load_catalog_model(ctx, base_id)
-        if base_id not in base_rows:  # closed-book answers do not depend on the corpus; violations are not used
-            base_rows[base_id] = _answer_rows(base, tokenizer, items, chunks)
+        if base_id not in base_results:  # closed-book answers do not depend on the corpus; violations are not used
+            base_results[base_id] = _answers(base, tokenizer, items, chunks)
+        before = base_results[base_id]
         adapter = ctx.blobs.fetch(artifact_key(alignment_id, "adapter"))
         corpus = CorpusWords.load(adapter) or CorpusWords.of(chunk.text for chunk in chunks)
         with with_adapter(base, adapter) as model:  # declines guarded as in the product
-            after = _answer_rows(model, tokenizer, items, chunks, corpus)
-            routed = {"routed": _answer_rows(model, tokenizer, items, chunks, corpus, route_general=True)}
+            after = _rows(_answers(model, tokenizer, items, chunks, corpus))
+            routed = {"routed": _rows(_answers(model, tokenizer, items, chunks, corpus, True, before))}
             if corpus.counts is not None:  # the rule as for an adapter saved without its corpus's word counts
-                routed["routed_without_counts"] = _answer_rows(model, tokenizer, items, chunks,
-                                                               replace(corpus, counts=None), route_general=True)
-        results[alignment_id] = {**compare(base_rows[base_id], after),
-                                 **{label: {**compare(base_rows[base_id], rows),
+                routed["routed_without_counts"] = _rows(_answers(model, tokenizer, items, chunks,
+                                                                 replace(corpus, counts=None), True, before))
+        results[alignment_id] = {**compare(_rows(before), after),
+                                 **{label: {**compare(_rows(before), rows),
                                             "questions_routed": sum(r["routed_to_base"] for r in rows)}
                                     for label, rows in routed.items()}}
         for label, r in (("adapter", results[alignment_id]),

@@ -7,6 +7,7 @@ Reads the alignment's adapter, corpus and benchmark from the local home (``DOMAL
 scores its grounded column, once per LoRA scale of the reader: 0 is the base model reading the passages (the
 default; with ``--memory-weight 0`` the RAG row), 1 the adapter as trained, and the alignment's own
 ``training.grounded_adapter_scale`` what its report shows.
+``--passages`` retrieves that many passages per question instead of the alignment's own number.
 ``--memory-weight`` fuses in the closed-book view at that weight (``training.grounded_memory_weight``; the
 alignment's own when not given, 0 for the passages alone); at scale 0 with weight 0 the adapter plays no part.
 Choose a scale on one benchmark and check it on others: a scale picked on the set it is reported on says
@@ -32,6 +33,7 @@ from domalign.workflow.catalog import load_catalog_model
 from domalign.workflow.context import Context
 from domalign.workflow.evaluations import with_adapter
 from domalign.workflow.job import artifact_key
+from domalign.workflow.options import EvaluationOptions
 
 
 def main() -> None:
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("alignment_id")
     parser.add_argument("--scales", default="0,0.5,1", help="comma-separated LoRA scales, 0 to 1")
     parser.add_argument("--memory-weight", type=float, help="closed-book view's weight (default: the alignment's)")
+    parser.add_argument("--passages", type=int, help="passages per question (default: the alignment's)")
     parser.add_argument("--out", type=Path, help="write the rows, with each question's answer, as JSON here too")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
@@ -51,7 +54,7 @@ def main() -> None:
         owner, base_id, bench_id, options = row.owner_id, row.base_model, row.benchmark_id, row.options
     items = benchmarks.load_items(ctx, owner, bench_id)
     chunks = [Chunk(**r) for r in ctx.blobs.read_jsonl(artifact_key(args.alignment_id, "chunks.jsonl"))]
-    passages = options.get("evaluation", {}).get("passages_per_question", 3)
+    passages = args.passages or EvaluationOptions(**options.get("evaluation", {})).passages_per_question
     training = TrainingConfig(**options.get("training", {}))
     weight = training.grounded_memory_weight if args.memory_weight is None else args.memory_weight
     base, tokenizer = load_catalog_model(ctx, base_id)
@@ -70,7 +73,7 @@ def main() -> None:
                   f"  violations {summary.domain_violations:3d}  ({seconds} s)", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"alignment_id": args.alignment_id, "benchmark_id": bench_id,
-                                        "items": len(items), "rows": rows}, indent=2))
+                                        "items": len(items), "passages": passages, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,11 @@ K1 = 1.5
 B = 0.75
 """Length normalization: long chunks do not win just by containing more words."""
 
+GROUNDED_PASSAGES = 1
+"""Passages a grounded answer reads by default. The 135M reader answers one passage better than several: on
+questions it was not chosen on, 1 chunk → 0.333 free-form on 150 xquad-en questions (paragraphs 21-60) where 2
+or 3 gave 0.240, and 0.765 against 0.740 on the fictional paraphrase probes of documents 21-40 (docs/quality.md)."""
+
 
 def _terms(text: str) -> list[str]:
     return [t for t in normalize_answer(text).split() if t not in STOPWORDS]
@@ -58,7 +63,7 @@ class BM25Index:
                 score += count * self._idf[term] * tf * (K1 + 1.0) / (tf + norm)
         return score
 
-    def search(self, query: str, k: int = 3) -> list[tuple[Chunk, float]]:
+    def search(self, query: str, k: int = GROUNDED_PASSAGES) -> list[tuple[Chunk, float]]:
         """The ``k`` best chunks for ``query``, best first; chunks sharing no term are left out.
 
         Ties keep corpus order, so results are deterministic.

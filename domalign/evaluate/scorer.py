@@ -9,9 +9,9 @@ metric definitions live in ``metrics.py`` and ``docs/metrics.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from typing import Any, NamedTuple
 
@@ -38,7 +38,7 @@ from domalign.models.fusion import FusedRows, ViewFusion, fuse_scores
 from domalign.models.precision import Precision, autocast
 from domalign.models.prefill import RowCache, grouped_prefill, left_padded, prompt_cache
 from domalign.models.tokens import chosen_logprobs, stop_token_ids
-from domalign.retrieval import BM25Index, grounded_question
+from domalign.retrieval import GROUNDED_PASSAGES, BM25Index, grounded_question
 from domalign.routing import about_corpus
 
 ANSWER_INSTRUCTION = "Answer in a few words."
@@ -447,12 +447,27 @@ def _result(index: int, item: BenchmarkItem, kind: str, answer: _Answer, bm25: B
     )
 
 
+def _base_answered(items: Sequence[BenchmarkItem], routed: Sequence[bool],
+                   base_results: Sequence[QuestionResult]) -> list[QuestionResult]:
+    """The routed items' results taken from the base model's, where it answered the same item (the question,
+    reference and kind must match: a benchmark edited since the baseline is answered again)."""
+    by_index = {r.index: r for r in base_results if not r.routed_to_base}
+    taken = []
+    for index, item in enumerate(items):
+        base = by_index.get(index) if routed[index] else None
+        if base is not None and (base.question, base.expected, base.kind) == (
+                item.question, item.answer, "mc" if item.choices is not None else "freeform"):
+            taken.append(replace(base, routed_to_base=True))
+    return taken
+
+
 def _passages(bm25: BM25Index, item: BenchmarkItem, k: int) -> list[str]:
     return [chunk.text for chunk, _ in bm25.search(item.question, k=k)] if k else []
 
 
 def _plan(
-    items: Sequence[BenchmarkItem], passages: Sequence[list[str]], batch_size: int, routed: Sequence[bool]
+    items: Sequence[BenchmarkItem], passages: Sequence[list[str]], batch_size: int, routed: Sequence[bool],
+    skip: Container[int] = (),
 ) -> list[tuple[str, bool, list[int]]]:
     """Batches ``(kind, routed, indices)`` of item indices of one kind and route each, multiple-choice and
     free-form taking turns.
@@ -463,13 +478,14 @@ def _plan(
     turns puts a free-form batch right after the multiple-choice batch of the same rank, which holds the
     same questions where a set asks each both ways, so their prompt caches (:class:`PromptCaches`) are
     used before more are made. Questions ``routed`` to the base model come last, in batches of their own.
+    Items at the indices in ``skip`` are answered already.
     """
     size = [len(item.question) + sum(map(len, context)) for item, context in zip(items, passages, strict=True)]
     plan = []
     for route in (False, True):
         by_kind: dict[str, list[int]] = {"mc": [], "freeform": []}
         for index, item in enumerate(items):
-            if routed[index] == route:
+            if routed[index] == route and index not in skip:
                 by_kind["mc" if item.choices is not None else "freeform"].append(index)
         batches: dict[str, list[tuple[str, bool, list[int]]]] = {}
         for kind, indices in by_kind.items():
@@ -512,13 +528,14 @@ def evaluate_model(
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     grounded: bool = False,
-    passages_per_question: int = 3,
+    passages_per_question: int = GROUNDED_PASSAGES,
     adapter_scale: float = 1.0,
     memory_weight: float = 0.0,
     precision: Precision = "auto",
     known: KnownScores | None = None,
     corpus: CorpusWords | None = None,
     route_general: bool = False,
+    base_results: Sequence[QuestionResult] = (),
 ) -> EvaluationReport:
     """Answer every benchmark item with ``model`` and measure it (DESIGN §4).
 
@@ -539,11 +556,14 @@ def evaluate_model(
     of the adapter's corpus (:meth:`CorpusWords.load`); they guard the free-form answers of an adapter that
     learned to decline, and with ``route_general`` a question that is not about the corpus
     (:func:`~domalign.routing.about_corpus`) is answered by the base model alone (``routed_to_base``).
+    ``base_results``: the base model's results on these very items, asked the same way (the baseline's run);
+    a routed question takes its result from there rather than being answered again, so it is the base model's
+    answer exactly (batches padded differently move a few answers in a hundred) and costs nothing.
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size is {batch_size}; it must be at least 1")
     _validate(items)
-    bm25, results, done = BM25Index(chunks), [], 0
+    bm25 = BM25Index(chunks)
     was_training = model.training
     model.eval()
     try:
@@ -554,8 +574,10 @@ def evaluate_model(
             caches = _prompt_caches(items, prompts.reader, passages, views.reader, batch_size)
             routes = route_general and corpus is not None and active_adapter(model) is not None
             routed = [routes and not about_corpus(item.question, corpus) for item in items]
+            results = _base_answered(items, routed, base_results)
+            done = len(results)
             guard = corpus.words if corpus is not None and corpus.declines else None
-            for kind, to_base, batch in _plan(items, passages, batch_size, routed):
+            for kind, to_base, batch in _plan(items, passages, batch_size, routed, {r.index for r in results}):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"evaluation cancelled after {done} of {len(items)} questions")
                 batch_items, batch_prompts = [items[i] for i in batch], prompts.subset(batch)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domalign.retrieval import GROUNDED_PASSAGES
 from domalign.train.config import TrainingConfig
 
 
@@ -77,7 +78,11 @@ class EvaluationOptions(BaseModel):
         description="Also score base and aligned model with retrieved passages in the prompt (RAG); "
         "reported in report.grounded.",
     )
-    passages_per_question: int = Field(default=3, ge=1, le=20, description="Passages retrieved when grounded.")
+    passages_per_question: int = Field(
+        default=GROUNDED_PASSAGES, ge=1, le=20,
+        description="Passages retrieved when grounded: the RAG row and the aligned grounded row read the same ones. "
+        "One passage read better than two or three on held-out sets (docs/quality.md).",
+    )
     extra_benchmark_ids: list[str] = Field(
         default_factory=list, max_length=10,
         description="More benchmarks scored before and after (e.g. general knowledge, to measure forgetting); "

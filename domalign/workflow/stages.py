@@ -170,10 +170,11 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
               corpus: CorpusWords | None = None) -> dict[str, Any]:
     """Score ``model`` on every run; write ``eval_<stage>.json``; return the closed-book summary. The adapter's
     ``corpus`` words guard the declines of an adapter that learned them (:mod:`domalign.declines`) and route
-    general questions to the base model (:mod:`domalign.routing`)."""
-    from domalign.evaluate import evaluate_model
+    general questions to the base model (:mod:`domalign.routing`), which answered them in the baseline already."""
+    from domalign.evaluate import QuestionResult, evaluate_model
 
     runs, chunks, training = _runs(job), _chunks(job), job.spec.options.training
+    baseline = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"] if stage == Evaluate.name else {}
     total, done, out = sum(len(items) for _, items, _ in runs), 0, {}
     for name, items, grounded in runs:
         started = time.monotonic()
@@ -183,8 +184,9 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
             adapter_scale=training.grounded_adapter_scale, memory_weight=training.grounded_memory_weight,
             on_progress=lambda d, _t, base=done: job.report(stage, (base + d) / max(total, 1)),
             should_stop=job.should_stop,
-            known=_known_scores(job, out) if grounded and stage == Evaluate.name else None,
+            known=_known_scores(baseline, out) if grounded and stage == Evaluate.name else None,
             corpus=corpus, route_general=training.route_general_questions,
+            base_results=[QuestionResult(**r) for r in baseline.get(name, {}).get("results", [])],
         )
         done += len(items)
         out[name] = {"summary": asdict(report.summary), "results": [asdict(r) for r in report.results]}
@@ -194,16 +196,15 @@ def _evaluate(job: JobRun, stage: str, model: Any, tokenizer: Any,
     return out["closed_book"]["summary"]
 
 
-def _known_scores(job: JobRun, done: dict[str, Any]) -> KnownScores:
+def _known_scores(baseline: dict[str, Any], done: dict[str, Any]) -> KnownScores:
     """Choice scores the aligned model's grounded run can reuse: the base model reading the same passages
-    (the baseline's grounded run), the adapter on the question alone (this stage's closed-book run) and the
+    (the ``baseline``'s grounded run), the adapter on the question alone (this stage's closed-book run) and the
     base model on the question alone (the baseline's closed-book run)."""
     from domalign.evaluate import KnownScores
 
     def by_index(run: dict[str, Any] | None) -> dict[int, list[float]]:
         return {} if run is None else {r["index"]: r["scores"] for r in run["results"] if r["kind"] == "mc"}
 
-    baseline = job.ctx.blobs.read_json(job.key("eval_baseline.json"))["runs"]
     return KnownScores(reader=by_index(baseline.get("grounded")), memory=by_index(done.get("closed_book")),
                        prior=by_index(baseline.get("closed_book")))
 

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from domalign.retrieval import grounded_question
+from domalign.retrieval import GROUNDED_PASSAGES, grounded_question
 from tests.conftest import start_server, stop_server, wait_for
 
 FAST = {"max_steps": 6, "batch_size": 4, "learning_rate": 0.02}
@@ -222,6 +222,7 @@ def test_grounded_answers_cite_passages_of_the_models_documents(server, oai, dep
         oai.chat.completions.create(**base, extra_body={"grounded": True})
     picked = oai.chat.completions.create(**base, extra_body={"grounded": True, "document_ids": corpus_ids[:1]})
     assert {c["document_id"] for c in picked.model_extra["citations"]} == {corpus_ids[0]}
+    assert len(picked.model_extra["citations"]) == GROUNDED_PASSAGES  # the default number of passages
     stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key=other_key, max_retries=0)
     with pytest.raises(openai.NotFoundError):  # someone else's documents do not exist for you
         stranger.chat.completions.create(**base, extra_body={"grounded": True, "document_ids": corpus_ids[:1]})

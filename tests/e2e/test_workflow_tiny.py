@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from domalign.api.schemas.alignments import AlignmentStatusResponse
 
 STAGES = ["ingest", "synthesize", "baseline", "train", "evaluate", "register"]
@@ -99,11 +97,10 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     for reader, memory, prior, fused in choice_rows:
         assert fused["scores"] == [r + 0.5 * (m - p) for r, m, p in zip(
             reader["scores"], memory["scores"], prior["scores"], strict=True)]
-    # the general question is not about the documents: the base model answered it after alignment too
+    # the general question is not about the documents: after alignment it keeps the baseline's very answer
     routed = runs["evaluate"][general_id]["results"]
     assert routed and all(r["routed_to_base"] for r in routed)
-    for after, before in zip(routed, runs["baseline"][general_id]["results"], strict=True):
-        assert after["scores"] == pytest.approx(before["scores"], abs=1e-3)
+    assert routed == [{**before, "routed_to_base": True} for before in runs["baseline"][general_id]["results"]]
     assert not any(r["routed_to_base"] for r in runs["evaluate"]["closed_book"]["results"])
 
     # finished jobs cannot be cancelled; they can be deleted

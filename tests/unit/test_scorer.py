@@ -375,3 +375,28 @@ def test_questions_not_about_the_corpus_are_answered_by_the_base_model(tiny, tra
     summary = evaluate_model(trained_lora, tokenizer, items, CHUNKS, corpus=corpus, route_general=True,
                              **kwargs).summary
     assert summary.routed_to_base == 2
+
+
+def test_routed_questions_take_the_base_models_own_results_where_given(tiny, trained_lora) -> None:
+    """A routed question gets the base pass's result as it is (not answered again); an item the base pass
+    answered differently (an edited benchmark) and a question about the corpus are answered as before."""
+    from domalign.corpus_words import CorpusWords, vocabulary
+
+    _, model, tokenizer = tiny
+    items = [MC[0], BenchmarkItem("Which planet is called the Red Planet?", "Mars", ("Mars", "Venus", "Jupiter")),
+             BenchmarkItem("Who wrote Hamlet?", "William Shakespeare"),
+             BenchmarkItem("Who painted the Mona Lisa?", "Leonardo da Vinci")]
+    corpus, kwargs = CorpusWords(vocabulary(c.text for c in CHUNKS)), {"max_new_tokens": 6, "precision": "fp32"}
+    base = evaluate_model(model, tokenizer, items, CHUNKS, **kwargs).results
+    marked = [replace(base[1], answer="from the base pass"), replace(base[2], answer="from the base pass"),
+              replace(base[3], expected="an edited reference", answer="from the base pass"),
+              replace(base[0], answer="from the base pass")]
+    calls = []
+    report = evaluate_model(trained_lora, tokenizer, items, CHUNKS, corpus=corpus, route_general=True,
+                            base_results=marked, on_progress=lambda done, total: calls.append(done), **kwargs)
+    results = report.results
+    assert [r.routed_to_base for r in results] == [False, True, True, True]
+    assert [r.answer == "from the base pass" for r in results] == [False, True, True, False]
+    assert results[1].scores == base[1].scores and results[3].answer == base[3].answer
+    assert [r.index for r in results] == [0, 1, 2, 3] and report.summary.routed_to_base == 3
+    assert calls[-1] == 4 and calls[0] >= 2  # the reused ones count as done from the start

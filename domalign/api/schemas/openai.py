@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domalign.retrieval import GROUNDED_PASSAGES
+
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
@@ -45,7 +47,7 @@ class ChatCompletionRequest(BaseModel):
         default=False, description="Answer from retrieved passages: the aligned model's own documents, or "
         "`document_ids`; the passages come back in `citations`."
     )
-    passages: int = Field(default=3, ge=1, le=20, description="Passages retrieved when grounded.")
+    passages: int = Field(default=GROUNDED_PASSAGES, ge=1, le=20, description="Passages retrieved when grounded.")
     document_ids: list[str] | None = Field(
         default=None, max_length=1000, description="Documents to retrieve from when grounded (a base model needs them)."
     )
