@@ -86,16 +86,18 @@ def model_replies(
     max_new_tokens: int,
     on_progress: Callable[[float], None],
     should_stop: Callable[[], bool] = lambda: False,
+    batch: int = SELF_BATCH,
 ) -> list[str | None]:
-    """Greedy chat replies of a local model in batches; ``None`` for one cut off at ``max_new_tokens``."""
+    """Greedy chat replies of a local model, ``batch`` prompts at a time; ``None`` for one cut off at
+    ``max_new_tokens``."""
     from domalign.evaluate import generate_answers
 
     replies: list[str | None] = []
-    for start in range(0, len(prompts), SELF_BATCH):
+    for start in range(0, len(prompts), batch):
         if should_stop():
             raise Cancelled(f"generation was cancelled after {len(replies)} of {len(prompts)} replies")
-        batch = [[{"role": "user", "content": p}] for p in prompts[start : start + SELF_BATCH]]
-        texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
+        chats = [[{"role": "user", "content": p}] for p in prompts[start : start + batch]]
+        texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in chats]
         ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
         replies += [text if len(logprobs) < max_new_tokens else None
                     for text, logprobs in generate_answers(model, tokenizer, ids, max_new_tokens)]
