@@ -576,6 +576,8 @@ def evaluate_model(
             routed = [routes and not about_corpus(item.question, corpus) for item in items]
             results = _base_answered(items, routed, base_results)
             done = len(results)
+            if done and on_progress is not None:
+                on_progress(done, len(items))
             guard = corpus.words if corpus is not None and corpus.declines else None
             for kind, to_base, batch in _plan(items, passages, batch_size, routed, {r.index for r in results}):
                 if should_stop is not None and should_stop():
