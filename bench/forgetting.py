@@ -105,8 +105,9 @@ def main() -> None:
             if corpus.counts is not None:  # the rule as for an adapter saved without its corpus's word counts
                 routed["routed_without_counts"] = _rows(_answers(model, tokenizer, items, chunks,
                                                                  replace(corpus, counts=None), True, before))
-        results[alignment_id] = {**compare(_rows(before), after),
-                                 **{label: {**compare(_rows(before), rows),
+        before_rows = _rows(before)
+        results[alignment_id] = {**compare(before_rows, after),
+                                 **{label: {**compare(before_rows, rows),
                                             "questions_routed": sum(r["routed_to_base"] for r in rows)}
                                     for label, rows in routed.items()}}
         for label, r in (("adapter", results[alignment_id]),
