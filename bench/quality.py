@@ -42,7 +42,7 @@ from domalign.synth.refusals import invented_question
 HERE = Path(__file__).parent
 GENERAL = HERE / "data" / "general_knowledge.json"
 RAW_RECIPE = {"paraphrases_per_fact": 0, "cloze_per_fact": 0, "include_mc": False, "include_raw_passages": True,
-              "shuffled_per_chunk": 0, "include_sentences": False, "replay_items": 0}
+              "shuffled_per_chunk": 0, "include_sentences": False, "replay_items": 0, "noun_questions": False}
 
 
 def probe_items(path: Path, documents: set[str], kind: str, seed: int = 0) -> list[dict]:

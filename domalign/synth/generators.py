@@ -89,10 +89,14 @@ def mc_prompt(question: str, choices: Sequence[str]) -> str:
 
 def fact_items(
     fact: Fact, phr: Phrasings, *, seed: int, paraphrases: int, clozes: int, pools: dict[str, list[str]] | None,
+    noun_questions: bool = False,
 ) -> list[TrainExample]:
-    """The training items of one fact; ``pools`` None leaves out multiple choice."""
+    """The training items of one fact; ``pools`` None leaves out multiple choice. A question by the answer's
+    kind (``noun_questions``) comes on top of the ``paraphrases``, and never for a benchmark fact."""
     questions = allowed_questions(phr)
     items = _phrasing_items(fact, phr, questions)[:paraphrases]
+    if noun_questions and phr.noun and not phr.withheld:
+        items.append(_item(phr.noun, fact.answer, "qa", fact))
     items += _cloze_items(fact, clozes, fact_rng(seed, fact, "cloze"))
     stems = questions if questions or "complete" in phr.withheld else [phr.complete]
     if pools is not None and stems:

@@ -38,6 +38,7 @@ class SynthesisConfig:
     replay_share: float = 0.05  # replay items at most this share of the other items
     replay_repeats: int = 1  # copies of each replay item, to reach the share with fewer answers
     include_mc: bool = True  # one multiple-choice training item per fact with enough distractors
+    noun_questions: bool = False  # one more question per fact, asking for the answer by its kind
     grounded_per_chunk: int = 0  # grounded (retrieved passages → answer) items per chunk
     grounded_passages: int = 3  # passages in each, as grounded answering retrieves them
     grounded_oracle_share: float = 0.8  # share of grounded items whose passages include the fact's chunk
@@ -140,6 +141,7 @@ def _training_items(
         items += fact_items(
             fact, phr, seed=config.seed, paraphrases=config.paraphrases_per_fact,
             clozes=config.cloze_per_fact, pools=pools if config.include_mc else None,
+            noun_questions=config.noun_questions,
         )
     items += grounded_items(
         chunks, allowed, per_chunk=config.grounded_per_chunk, passages=config.grounded_passages,

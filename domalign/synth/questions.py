@@ -7,6 +7,7 @@ Training phrasings keep the whole sentence as context:
     complete    "Complete: The fortieth government of Mars ... constituted on ___, following ..."
     appositive  "Who is a renowned Martian statesman?"          (names followed by ", a ...,")
     reverse     "What happened on 5 Outcrop 6678?"              (answered by the whole sentence)
+    noun        "Which Martian moon was the initiative with?"   (the answer's kind, where the sentence says it)
 
 The benchmark phrasing is *clause-trimmed*: asides (", or the Zorgon–Calidus
 government,", parentheses), "-ly" adverbs and everything after the answer's
@@ -23,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 from domalign.synth.facts import Fact, normalize
+from domalign.synth.noun_questions import noun_question
 from domalign.synth.spans import ROLE_WORDS
 
 _ADVERB = re.compile(
@@ -83,6 +85,7 @@ class Phrasings:
     bench: str | None
     bench_frame: str
     withheld: frozenset[str]
+    noun: str | None = None  # the question by the answer's kind (domalign.synth.noun_questions)
 
 
 def phrase(fact: Fact) -> Phrasings:
@@ -101,7 +104,8 @@ def phrase(fact: Fact) -> Phrasings:
     bench = _without_adverbs(bench) if bench else None
     if bench and not _usable_question(bench, fact.answer):
         bench = None
-    return Phrasings(front, insitu, complete, appositive, _reverse(fact), bench, frame, _WITHHELD[frame])
+    return Phrasings(front, insitu, complete, appositive, _reverse(fact), bench, frame, _WITHHELD[frame],
+                     noun_question(fact))
 
 
 def _reverse(fact: Fact) -> str:

@@ -43,6 +43,13 @@ class SynthesisOptions(BaseModel):
         "few copies would teach those answers by heart.",
     )
     include_mc: bool = Field(default=True, description="Add multiple-choice training items.")
+    noun_questions: bool = Field(
+        default=False,
+        description="Add one question per fact that asks for its answer by the kind of thing it is, where the "
+        "sentence says the kind (\"Which Martian moon …\" from \"the moon, Deimos\"), as people ask; never for a "
+        "benchmark fact. Off by default: on the fictional natural questions one run moved closed-book accuracy "
+        "+0.04 and grounded −0.02, none of it on the questions asked by kind (docs/quality.md).",
+    )
     grounded_per_chunk: int = Field(
         default=0, ge=0, le=10,
         description="Grounded items per chunk: a question behind the passages retrieval finds for it "

@@ -31,7 +31,8 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     started = time.monotonic()
     body = {"name": "ferries", "base_model": "tiny-llama", "document_ids": corpus_ids,
             "training": {"max_steps": 12, "batch_size": 4, "checkpoint_every": 5},
-            "synthesis": {"num_benchmark_questions": 12, "grounded_per_chunk": 1, "refusal_share": 0.05},
+            "synthesis": {"num_benchmark_questions": 12, "grounded_per_chunk": 1, "refusal_share": 0.05,
+                          "noun_questions": True},
             "evaluation": {"grounded": True, "extra_benchmark_ids": [general_id]}}
     created = api.post("/alignment/create", json=body)
     assert created.status_code == 201 and created.json()["status"] == "pending"
@@ -79,6 +80,10 @@ def test_tiny_alignment_end_to_end(api, corpus_ids, server):
     assert len(bench) == data["evaluation_results"]["total_questions"]
     train = (server.home / "blobs" / "alignments" / alignment_id / "train.jsonl").read_text()
     assert all(item["question"] not in train for item in bench + general)
+    # questions by kind ("noun_questions"): the demo corpus says three answers' kinds; benchmark facts get none
+    by_kind = ["held every year on the second Saturday of March in which hall?", "designed by which architect?",
+               "training course at which school before their first crossing?"]
+    assert any(question in train for question in by_kind)
     adapter = server.home / "blobs" / "alignments" / alignment_id / "adapter"
     assert (adapter / "adapter_config.json").exists()
     # it carries its corpus's words, and it learned to decline: it may decline only names outside them
