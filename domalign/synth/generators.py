@@ -92,7 +92,9 @@ def fact_items(
     noun_questions: bool = False,
 ) -> list[TrainExample]:
     """The training items of one fact; ``pools`` None leaves out multiple choice. A question by the answer's
-    kind (``noun_questions``) comes on top of the ``paraphrases``, and never for a benchmark fact."""
+    kind (``noun_questions``) comes on top of the ``paraphrases``, and never for a fact of a generated benchmark:
+    only those keep frames ``withheld`` (synthesis clears them for the rest; an uploaded benchmark's questions
+    are kept out by the leak filter instead)."""
     questions = allowed_questions(phr)
     items = _phrasing_items(fact, phr, questions)[:paraphrases]
     if noun_questions and phr.noun and not phr.withheld:

@@ -1,14 +1,15 @@
-"""A question that names what kind of thing its answer is: "Which Martian moon was the initiative aimed at?".
+"""A question that names what kind of thing its answer is: "… with which moon?", "Which city was the first …?".
 
 People ask for a name by its kind ("Which city …", "What venue …", "Which local council …"), where the rule-based
 frames of :mod:`domalign.synth.questions` ask "what place" or "what organization". The kind comes from the
 sentence itself, so no list of places or companies is needed:
 
-    the noun before the answer      "… with the moon, Deimos."            → "… with which moon?"
+    the noun before the answer      "… with the moon, Varossa."           → "… with which moon?"
                                     "… the Japanese conglomerate Nihon …" → "… which Japanese conglomerate …"
-    "the <place noun> of" before    "The city of Vancouver was the first …" → "Which city was the first …"
-    an appositive after             "Toowoomba, a strategic location, …"  → "… at which location, …"
-    the answer's own last word      "Noosa Council was quick to …"        → "Which council was quick to …"
+    "the <place noun> of" before    "The city of Quellmark was the first …" → "Which city was the first …"
+    an appositive after a subject   "The Ostrel Beacon, a prominent landmark, served as …"
+                                                                          → "Which landmark served as …"
+    the answer's own last word      "The Brindle Council was quick to …"  → "Which council was quick to …"
 
 A person's role counts as a kind without an article ("drummer Shintaro Sato"). Only capitalized modifiers are
 kept ("Martian moon", "Japanese conglomerate"): lowercase ones are mostly praise ("renowned", "luminous").
@@ -54,15 +55,23 @@ def noun_question(fact: Fact) -> str | None:
     found = _kind_before(prefix) or _kind_of(prefix)
     if found:
         kind, prefix = found
+        if fact.prefix.rstrip().endswith(","):  # "the moon, Deimos, was …": the comma after it closes the name
+            suffix = re.sub(r"^\s*,", "", suffix)
     elif (match := _APPOSITIVE.match(suffix)) and prefix.strip() in ("", "The", "the"):
-        kind, suffix = _appositive_kind(match.group(1)), " " + suffix[match.end():].lstrip(" ,")
+        kind, rest = _appositive_kind(match.group(1)), " " + suffix[match.end():].lstrip(" ,")
+        question = _subject_question("", rest, kind) if kind else None  # only "Which <kind> <predicate>"
+        return _checked(question, fact) if question and kind.lower() not in _BENCHMARK_KINDS else None
     else:
         kind, prefix = _own_kind(fact.answer), re.sub(r"(?:^|(?<=\s))[Tt]he\s*$", "", prefix)
         if re.search(r"(?:^|\s)(?:[A-Z0-9]\S*|to|of)\s*$", prefix):
             return None  # "The 2023 International Chess Championship": the name goes on before the answer
     if not kind or kind.split()[-1].lower() in _BENCHMARK_KINDS:
         return None
-    question = _subject_question(prefix, suffix, kind) or f"{prefix}which {kind}{suffix}"
+    return _checked(_subject_question(prefix, suffix, kind) or f"{prefix}which {kind}{suffix}", fact)
+
+
+def _checked(question: str, fact: Fact) -> str | None:
+    """The question tidied, or None where it gives its answer away or is too short to ask anything."""
     question = re.sub(r"\s+", " ", question).strip().rstrip(" ,;:.") + "?"
     question = question[:1].upper() + question[1:]
     answer = f" {normalize(fact.answer)} "
@@ -100,22 +109,25 @@ def _appositive_kind(phrase: str) -> str | None:
     """The head noun of an appositive ("strategic location" → "location"; "group from …" → "group")."""
     words = []
     for word in phrase.split():
-        if word.lower() in _APPOSITIVE_END or not (_is_noun(word) or word[:1].isupper() or word.endswith("ed")):
+        if word.lower() in _APPOSITIVE_END or not (
+                _is_noun(word) or word[:1].isupper() or word.endswith(_ADJECTIVE_ENDINGS)):
             break
         words.append(word)
     return words[-1] if words and _is_noun(words[-1]) else None
 
 
 def _own_kind(answer: str) -> str | None:
+    """The answer's last word where it names a kind ("Noosa Council" → "council"); a one-word name has none."""
     words = answer.split()
     last = words[-1].lower() if len(words) >= 2 else ""
     return last if last in _HEAD_NOUNS else None
 
 
 def _is_noun(word: str) -> bool:
-    """A lowercase content word that does not look like an adjective, adverb or verb form."""
-    return (word.isalpha() and word.islower() and len(word) >= 3 and word not in STOPWORDS
-            and not word.endswith(_ADJECTIVE_ENDINGS))
+    """A lowercase content word that does not look like an adjective, adverb or verb form (a role such as
+    "king" or "general" is a noun whatever its ending)."""
+    return word in ROLE_WORDS or (word.isalpha() and word.islower() and len(word) >= 3 and word not in STOPWORDS
+                                  and not word.endswith(_ADJECTIVE_ENDINGS))
 
 
 def _subject_question(prefix: str, suffix: str, kind: str) -> str | None:

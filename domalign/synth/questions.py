@@ -7,7 +7,7 @@ Training phrasings keep the whole sentence as context:
     complete    "Complete: The fortieth government of Mars ... constituted on ___, following ..."
     appositive  "Who is a renowned Martian statesman?"          (names followed by ", a ...,")
     reverse     "What happened on 5 Outcrop 6678?"              (answered by the whole sentence)
-    noun        "Which Martian moon was the initiative with?"   (the answer's kind, where the sentence says it)
+    noun        "... initiative with which moon?"               (the answer's kind, where the sentence says it)
 
 The benchmark phrasing is *clause-trimmed*: asides (", or the Zorgon–Calidus
 government,", parentheses), "-ly" adverbs and everything after the answer's

@@ -46,9 +46,10 @@ class SynthesisOptions(BaseModel):
     noun_questions: bool = Field(
         default=False,
         description="Add one question per fact that asks for its answer by the kind of thing it is, where the "
-        "sentence says the kind (\"Which Martian moon …\" from \"the moon, Deimos\"), as people ask; never for a "
-        "benchmark fact. Off by default: on the fictional natural questions one run moved closed-book accuracy "
-        "+0.04 and grounded −0.02, none of it on the questions asked by kind (docs/quality.md).",
+        "sentence says the kind (\"… with which moon?\" from \"… with the moon, Deimos.\"), as people ask; never "
+        "for a fact of the generated benchmark. Off by default: on the fictional natural questions two runs scored "
+        "0.433 and 0.400 closed-book (grounded +0.017 and +0.033 over retrieval) against the default's 0.325 "
+        "(+0.000) the same day, inside the default's spread over earlier runs (docs/quality.md).",
     )
     grounded_per_chunk: int = Field(
         default=0, ge=0, le=10,

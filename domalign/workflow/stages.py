@@ -71,8 +71,7 @@ class Synthesize:
             cloze_per_fact=opts.cloze_per_fact, include_raw_passages=opts.include_raw_passages,
             shuffled_per_chunk=opts.shuffled_per_chunk, include_sentences=opts.include_sentences,
             include_mc=opts.include_mc, noun_questions=opts.noun_questions, max_train_items=opts.max_train_items,
-            replay_share=opts.replay_share,
-            replay_repeats=opts.replay_repeats,
+            replay_share=opts.replay_share, replay_repeats=opts.replay_repeats,
             grounded_per_chunk=opts.grounded_per_chunk, refusal_share=opts.refusal_share,
             grounded_passages=job.spec.options.evaluation.passages_per_question,
         )

@@ -70,3 +70,24 @@ def test_never_the_benchmark_wh_words():
     """The benchmark asks "which place" and "which person"; training must not (docs/workflow.md)."""
     facts = extract_facts([Chunk("c0", "d0", 0, "Harlow Vale, a quiet place, hosted the Grimsby Fair.")])
     assert noun_question(next(f for f in facts if f.answer == "Harlow Vale")) is None
+
+
+@pytest.mark.parametrize(("sentence", "answer", "question"), [
+    # the comma that closes "the moon, X," is not an aside to cut
+    ("The moon, Tellion, was found in 1877 by Hanna Voss.", "Tellion", "Which moon was found in 1877 by Hanna Voss?"),
+    # an appositive's adjective is skipped on the way to its noun
+    ("Harrowgate, a strategic harbour, was rebuilt by Mira Olsen.", "Harrowgate",
+     "Which harbour was rebuilt by Mira Olsen?"),
+    # a role is a noun whatever its ending ("king", "general")
+    ("The treaty was signed by the general Aldric Vane.", "Aldric Vane", "The treaty was signed by which general?"),
+])
+def test_more_sentences(sentence, answer, question):
+    fact = next(f for f in extract_facts([Chunk("c0", "d0", 0, sentence)]) if f.answer == answer)
+    assert noun_question(fact) == question
+
+
+def test_an_appositive_after_an_object_gives_no_question():
+    """Only a subject's appositive makes "Which <kind> …"; elsewhere the cut would leave "The which landmark …"."""
+    fact = next(f for f in extract_facts([Chunk("c0", "d0", 0, "Crews met at Dunhallow, a landmark, which was built "
+                                                            "in 1820 by Edda Brandt.")]) if f.answer == "Dunhallow")
+    assert noun_question(fact) is None
