@@ -20,7 +20,7 @@ def test_replay_prompts_are_packaged_and_distinct():
 
 
 def test_replay_prompts_share_no_question_with_the_forgetting_benchmark():
-    assert len(GENERAL_KNOWLEDGE) == 3
+    assert len(GENERAL_KNOWLEDGE) == 4
     questions = [row["question"] for path in GENERAL_KNOWLEDGE for row in json.loads(path.read_text())]
     prompts = {normalize(p) for p in replay_prompts(1000)}
     assert not prompts & {normalize(q) for q in questions}
