@@ -52,22 +52,25 @@ def noun_question(fact: Fact) -> str | None:
     if fact.answer_type not in _ENTITY_KINDS:
         return None
     prefix, suffix = fact.prefix, fact.suffix
+    subject_only = False
     found = _kind_before(prefix) or _kind_of(prefix)
     if found:
         kind, prefix = found
         if fact.prefix.rstrip().endswith(","):  # "the moon, Deimos, was …": the comma after it closes the name
             suffix = re.sub(r"^\s*,", "", suffix)
     elif (match := _APPOSITIVE.match(suffix)) and prefix.strip() in ("", "The", "the"):
-        kind, rest = _appositive_kind(match.group(1)), " " + suffix[match.end():].lstrip(" ,")
-        question = _subject_question("", rest, kind) if kind else None  # only "Which <kind> <predicate>"
-        return _checked(question, fact) if question and kind.lower() not in _BENCHMARK_KINDS else None
+        kind, prefix, suffix = _appositive_kind(match.group(1)), "", " " + suffix[match.end():].lstrip(" ,")
+        subject_only = True  # in place it would read "The which landmark, …"
     else:
         kind, prefix = _own_kind(fact.answer), re.sub(r"(?:^|(?<=\s))[Tt]he\s*$", "", prefix)
         if re.search(r"(?:^|\s)(?:[A-Z0-9]\S*|to|of)\s*$", prefix):
             return None  # "The 2023 International Chess Championship": the name goes on before the answer
     if not kind or kind.split()[-1].lower() in _BENCHMARK_KINDS:
         return None
-    return _checked(_subject_question(prefix, suffix, kind) or f"{prefix}which {kind}{suffix}", fact)
+    question = _subject_question(prefix, suffix, kind)
+    if question is None and not subject_only:
+        question = f"{prefix}which {kind}{suffix}"
+    return _checked(question, fact) if question else None
 
 
 def _checked(question: str, fact: Fact) -> str | None:
